@@ -1,0 +1,50 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - create .venv, install, fetch the Delta jars, run the full demo pipeline
+#   make test   - same set-up, then lint + the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+JARS   := $(VENV)/.jars-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup jars java lint bench cluster-up cluster-down clean
+
+java:
+	@scripts/check_java.sh
+
+$(STAMP): pyproject.toml | java
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Spark resolves the Delta Lake jars from Maven Central on first use; do it once, visibly.
+$(JARS): $(STAMP)
+	$(PY) -m engine.session --fetch-jars
+	@touch $(JARS)
+
+jars: $(JARS)
+
+demo: $(JARS)
+	$(PY) -m jobs.demo
+
+lint: $(STAMP)
+	$(PY) -m ruff check engine jobs tests benchmarks notebooks
+
+test: $(JARS) lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(JARS)
+	$(PY) -m benchmarks.asof_bench
+
+cluster-up: $(JARS)
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+clean:
+	rm -rf warehouse .pytest_cache .ruff_cache .hypothesis

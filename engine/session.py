@@ -1,0 +1,200 @@
+"""The only place a SparkSession is built.
+
+``build_spark(profile)`` reads ``conf/spark/<profile>.yaml`` (master, app name, warehouse, Spark
+settings), wires in Delta Lake (extensions, catalog and the jars through Spark's own package
+resolution) and pins ``spark.sql.session.timeZone=UTC``. Library code never calls it: it takes
+``spark`` as a parameter. Jobs, tests and the demo call it; on Databricks the ``databricks``
+profile returns the ambient session unchanged.
+
+Run ``python -m engine.session --fetch-jars`` once to pre-fetch the Delta jars (``make jars``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config import from_mapping, load_yaml
+from engine.errors import DeltaJarsError, JavaError, UnknownProfileError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["DELTA_COORDINATE", "REQUIRED_JAVA", "SparkProfile", "build_spark", "conf_dir", "project_root"]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_JAVA = 17
+# The jars must match the delta-spark Python package. 4.4.0, not 4.4.1: Maven Central serves no
+# delta-spark_4.2_2.13:4.4.1 jar (HTTP 404 on 2026-11-27), so the pinned set is 4.4.0 on both sides.
+DELTA_VERSION = "4.4.0"
+DELTA_COORDINATE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
+_DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+@dataclass(frozen=True)
+class SparkProfile:
+    """One ``conf/spark/<name>.yaml``: how to get a session in one kind of environment."""
+
+    master: str | None = None
+    app_name: str = "feature-factory"
+    warehouse: str | None = None  # relative paths are under the project root
+    ambient: bool = False  # Databricks: use the session that already exists
+    delta_packages: bool = True  # resolve the Delta jars with spark.jars.packages
+    check_java: bool = True
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+def project_root() -> Path:
+    """The repository root (the folder holding ``conf/``), or the working directory."""
+    env = os.environ.get("FF_PROJECT_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "conf").is_dir() else Path.cwd()
+
+
+def conf_dir() -> Path:
+    return project_root() / "conf"
+
+
+def load_profile(profile: str) -> SparkProfile:
+    folder = conf_dir() / "spark"
+    available = sorted(p.stem for p in folder.glob("*.yaml"))
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile or "") or profile not in available:
+        raise UnknownProfileError(profile=profile, available=available)
+    path = folder / f"{profile}.yaml"
+    return from_mapping(SparkProfile, load_yaml(path), source=str(path))
+
+
+def java_major_version(java: str | None = None) -> int:
+    """The major version of the Java Spark will use (JAVA_HOME first, then PATH)."""
+    if java is None:
+        home = os.environ.get("JAVA_HOME")
+        java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    hint = f"Install a JDK >= {REQUIRED_JAVA} (e.g. `apt-get install openjdk-17-jdk-headless`) and put it on PATH or set JAVA_HOME."
+    if not java or not Path(java).exists():
+        raise JavaError(required=REQUIRED_JAVA, found="no `java` executable (JAVA_HOME unset and none on PATH)", hint=hint)
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except OSError as err:
+        raise JavaError(required=REQUIRED_JAVA, found=f"{java} could not run ({err})", hint=hint) from None
+    text = out.stderr + out.stdout
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not match:
+        raise JavaError(required=REQUIRED_JAVA, found=f"unparseable `java -version` output: {text.strip()[:120]!r}", hint=hint)
+    major = int(match[1])
+    if major == 1 and match[2]:  # "1.8.0_x" is Java 8
+        major = int(match[2])
+    if major < REQUIRED_JAVA:
+        raise JavaError(required=REQUIRED_JAVA, found=f"Java {major} at {java}", hint=hint)
+    return major
+
+
+def spark_settings(profile: SparkProfile, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """All settings a profile puts on the builder (Delta, UTC, warehouse, then overrides)."""
+    settings: dict[str, str] = {"spark.sql.session.timeZone": "UTC", **_DELTA_CONF}
+    if profile.warehouse:
+        warehouse = Path(profile.warehouse)
+        if not warehouse.is_absolute():
+            warehouse = project_root() / warehouse
+        settings["spark.sql.warehouse.dir"] = str(warehouse / "spark-warehouse")
+    settings.update({k: str(v) for k, v in profile.conf.items()})
+    settings.update({k: str(v) for k, v in (overrides or {}).items()})
+    if profile.delta_packages and "spark.jars" not in settings:
+        packages = [p for p in settings.get("spark.jars.packages", "").split(",") if p]
+        if not any(p.startswith("io.delta:delta-spark") for p in packages):
+            packages.insert(0, DELTA_COORDINATE)
+        settings["spark.jars.packages"] = ",".join(packages)
+    return settings
+
+
+def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = None) -> SparkSession:
+    """Build (or, for an ambient profile, return) the SparkSession for ``profile``.
+
+    ``overrides`` are Spark settings applied last, e.g. ``{"spark.master": "local[2]"}``.
+    To run offline, pass ``{"spark.jars": "/path/delta-spark.jar,/path/delta-storage.jar"}``
+    (or pre-fill the local Maven repository ``~/.m2`` with ``mvn dependency:get``).
+    """
+    from pyspark.sql import SparkSession
+
+    prof = load_profile(profile)
+    if prof.ambient:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+    if prof.check_java:
+        java_major_version()
+    settings = spark_settings(prof, overrides)
+    builder = SparkSession.builder.appName(prof.app_name)
+    master = settings.pop("spark.master", None) or prof.master
+    if _under_spark_submit():
+        # spark-submit already started the JVM with its own --master and --packages/--jars;
+        # setting them again here would be ignored (jars) or wrong (master).
+        master = None
+        settings.pop("spark.jars.packages", None)
+    if master:
+        builder = builder.master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    started = time.monotonic()
+    if "spark.jars.packages" in settings and not _jars_cached():
+        log.info("Resolving %s from Maven Central (first run only; cached afterwards)...", DELTA_COORDINATE)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:  # the JVM dies before py4j connects when ivy cannot resolve
+        if "spark.jars.packages" in settings:
+            raise DeltaJarsError(
+                coordinate=DELTA_COORDINATE,
+                reason=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}",
+                hint=(
+                    "Offline, pass the jars explicitly with overrides={'spark.jars': 'a.jar,b.jar'}, or "
+                    f"fill the local Maven repository: `mvn dependency:get -Dartifact={DELTA_COORDINATE}`."
+                ),
+            ) from err
+        raise
+    log.info("SparkSession %s on %s ready in %.1fs", prof.app_name, spark.sparkContext.master, time.monotonic() - started)
+    return spark
+
+
+def _under_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _jars_cached() -> bool:
+    name = DELTA_COORDINATE.split(":")[1]
+    ivy = Path(os.environ.get("IVY_HOME", Path.home() / ".ivy2.5.2")) / "jars"
+    return any(ivy.glob(f"io.delta_{name}-{DELTA_VERSION}.jar"))
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build a SparkSession for a profile (pre-fetches the Delta jars).")
+    parser.add_argument("--profile", default="local")
+    parser.add_argument("--fetch-jars", action="store_true", help="resolve the Delta jars and exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"Resolving {DELTA_COORDINATE} and its dependencies (Spark's package resolution)...", flush=True)
+    started = time.monotonic()
+    spark = build_spark(args.profile, {"spark.master": "local[1]", "spark.ui.enabled": "false"})
+    spark.range(1).count()
+    print(f"Delta Lake jars ready ({time.monotonic() - started:.0f}s): {spark.conf.get('spark.jars.packages', '')}")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

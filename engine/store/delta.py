@@ -1,0 +1,329 @@
+"""Delta Lake I/O used by everything else: create, append, upsert, replace a time range, read
+at a version or timestamp, history.
+
+Every write is exactly one Delta commit, so a failure (or a kill) leaves the table at its previous
+version. Arguments are checked before any Spark job: missing key columns, a data schema that does
+not match the table, an empty or backwards range are :mod:`engine.errors` errors and nothing is
+written. Writes that lose a race with a concurrent writer are retried a bounded number of times
+(every write here is safe to repeat: the losing attempt committed nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from engine.errors import (
+    ColumnNotFoundError,
+    ConcurrentWriteError,
+    InvalidArgumentError,
+    NotFoundError,
+    SchemaMismatchError,
+)
+from engine.temporal.ranges import TimeRange, to_utc
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = [
+    "append",
+    "create_table",
+    "current_version",
+    "history",
+    "quote_identifier",
+    "range_predicate",
+    "read",
+    "replace_range",
+    "table_exists",
+    "upsert",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+
+
+def quote_identifier(name: str) -> str:
+    """Backtick-quote a column name for Spark SQL (embedded backticks doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, str(path)))
+
+
+def _require_table(spark: SparkSession, path: str) -> None:
+    if not table_exists(spark, path):
+        raise NotFoundError(kind="Delta table", name=str(path), hint="Create it first (create_table).")
+
+
+def create_table(
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    *,
+    partition_by: Sequence[str] = (),
+    properties: Mapping[str, str] | None = None,
+    comment: str | None = None,
+    exist_ok: bool = False,
+) -> int:
+    """Create an empty Delta table at ``path``; return its version (0).
+
+    With ``exist_ok``, an existing table with the same column names and types is accepted as is
+    and its current version returned; a different schema is a :class:`SchemaMismatchError`.
+    """
+    from delta.tables import DeltaTable
+
+    names = [f.name for f in schema.fields]
+    for column in partition_by:
+        if column not in names:
+            raise ColumnNotFoundError(argument="partition_by", column=column, side="schema", available=names)
+    if table_exists(spark, path):
+        if not exist_ok:
+            from engine.errors import AlreadyExistsError
+
+            raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Pass exist_ok=True to reuse it.")
+        check_schema(read(spark, path).schema, schema, target=str(path))
+        return current_version(spark, path)
+    builder = DeltaTable.create(spark).location(str(path)).addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, str(value))
+    if comment:
+        builder = builder.comment(comment)
+    _retry(lambda: builder.execute(), target=str(path))
+    return current_version(spark, path)
+
+
+def check_schema(found: StructType, expected: StructType, *, target: str, allow_extra: bool = False) -> None:
+    """Raise :class:`SchemaMismatchError` unless ``found`` has ``expected``'s columns and types."""
+    want = {f.name: f.dataType for f in expected.fields}
+    have = {f.name: f.dataType for f in found.fields}
+    for name, dtype in want.items():
+        if name not in have:
+            raise SchemaMismatchError(
+                target=target, column=name, expected=dtype.simpleString(), found="no such column",
+                hint=f"The data has columns {sorted(have)}.",
+            )
+        if have[name] != dtype:
+            raise SchemaMismatchError(
+                target=target, column=name, expected=dtype.simpleString(), found=have[name].simpleString(),
+                hint="Cast the column before writing.",
+            )
+    extra = sorted(set(have) - set(want))
+    if extra and not allow_extra:
+        raise SchemaMismatchError(
+            target=target, column=extra[0], expected="only the table's columns " + str(sorted(want)),
+            found="an extra column", hint="Drop it, or allow additive schema evolution.",
+        )
+
+
+def append(spark: SparkSession, path: str, df: DataFrame, *, merge_schema: bool = False) -> int:
+    """Append ``df`` to the table in one commit; return the new version."""
+    _require_table(spark, path)
+    check_schema(df.schema, read(spark, path).schema, target=str(path), allow_extra=merge_schema)
+    writer = df.write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    _retry(lambda: writer.save(str(path)), target=str(path))
+    return current_version(spark, path)
+
+
+def upsert(
+    spark: SparkSession,
+    path: str,
+    df: DataFrame,
+    *,
+    keys: Sequence[str],
+    merge_schema: bool = False,
+) -> int:
+    """MERGE ``df`` into the table on ``keys`` (NULL-safe equality) in one commit.
+
+    Matching rows are replaced by the new ones, others inserted. ``df`` must not hold two rows
+    with the same keys (Delta refuses the merge and nothing is written).
+    """
+    from delta.tables import DeltaTable
+
+    _require_table(spark, path)
+    if isinstance(keys, str) or not keys:
+        raise InvalidArgumentError(argument="keys", expected="a non-empty list of column names", found=repr(keys))
+    table_schema = read(spark, path).schema
+    for key in keys:
+        if key not in df.columns:
+            raise ColumnNotFoundError(argument="keys", column=key, side="data", available=df.columns)
+        if key not in table_schema.fieldNames():
+            raise ColumnNotFoundError(argument="keys", column=key, side="table", available=table_schema.fieldNames())
+    check_schema(df.schema, table_schema, target=str(path), allow_extra=merge_schema)
+    condition = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
+
+    def run() -> None:
+        previous = spark.conf.get("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        if merge_schema:
+            spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+        try:
+            (
+                DeltaTable.forPath(spark, str(path)).alias("t")
+                .merge(df.alias("s"), condition)
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        finally:
+            if merge_schema:
+                spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", previous)
+
+    _retry(run, target=str(path))
+    return current_version(spark, path)
+
+
+def range_predicate(column: str, time_range: TimeRange) -> str:
+    """``column >= start AND column < end`` as Spark SQL, built from typed instants only."""
+    if not isinstance(time_range, TimeRange):
+        raise InvalidArgumentError(argument="time_range", expected="a TimeRange", found=repr(time_range))
+    return (
+        f"{quote_identifier(column)} >= {_timestamp_literal(time_range.start)} AND "
+        f"{quote_identifier(column)} < {_timestamp_literal(time_range.end)}"
+    )
+
+
+def _timestamp_literal(instant: datetime) -> str:
+    utc = to_utc(instant, argument="instant")
+    return "TIMESTAMP '" + utc.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00:00'"
+
+
+def replace_range(
+    spark: SparkSession,
+    path: str,
+    df: DataFrame,
+    *,
+    column: str,
+    time_range: TimeRange,
+) -> int:
+    """Replace exactly the rows with ``column`` in ``time_range`` by ``df``, in one commit.
+
+    Idempotent: writing the same data for the same range twice gives the same table. Every row
+    of ``df`` must lie inside the range (checked by Delta during the write; on a violation the
+    commit is abandoned and the table is unchanged).
+    """
+    from pyspark.sql.types import TimestampType
+
+    _require_table(spark, path)
+    table_schema = read(spark, path).schema
+    if column not in table_schema.fieldNames():
+        raise ColumnNotFoundError(argument="column", column=column, side="table", available=table_schema.fieldNames())
+    if not isinstance(table_schema[column].dataType, TimestampType):
+        raise InvalidArgumentError(
+            argument="column", expected="a TIMESTAMP column (UTC instants)",
+            found=f"{column} of type {table_schema[column].dataType.simpleString()}",
+        )
+    predicate = range_predicate(column, time_range)
+    check_schema(df.schema, table_schema, target=str(path))
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    try:
+        _retry(lambda: writer.save(str(path)), target=str(path))
+    except Exception as err:
+        if "replaceWhere" in str(err) or "DELTA_REPLACE_WHERE_MISMATCH" in str(err):
+            raise InvalidArgumentError(
+                argument="df", expected=f"only rows with {column} in {time_range}",
+                found="rows outside the range", hint="Nothing was written.",
+            ) from err
+        raise
+    return current_version(spark, path)
+
+
+def read(
+    spark: SparkSession,
+    path: str,
+    *,
+    version: int | None = None,
+    timestamp: datetime | str | None = None,
+) -> DataFrame:
+    """Read the table, optionally as of a version or a timestamp (time travel)."""
+    if version is not None and timestamp is not None:
+        raise InvalidArgumentError(
+            argument="version/timestamp", expected="at most one of them", found=f"version={version!r}, timestamp={timestamp!r}"
+        )
+    _require_table(spark, path)
+    reader = spark.read.format("delta")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidArgumentError(argument="version", expected="an integer >= 0", found=repr(version))
+        latest = current_version(spark, path)
+        if version > latest:
+            raise InvalidArgumentError(
+                argument="version", expected=f"a version <= {latest} (the latest)", found=repr(version)
+            )
+        reader = reader.option("versionAsOf", version)
+    if timestamp is not None:
+        if isinstance(timestamp, datetime):
+            timestamp = to_utc(timestamp, argument="timestamp").strftime("%Y-%m-%d %H:%M:%S.%f")
+        reader = reader.option("timestampAsOf", str(timestamp))
+    return reader.load(str(path))
+
+
+def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The table's commits, oldest first: version, timestamp, operation, parameters, metrics."""
+    from delta.tables import DeltaTable
+
+    _require_table(spark, path)
+    table = DeltaTable.forPath(spark, str(path))
+    frame = table.history(limit) if limit else table.history()
+    rows = frame.select("version", "timestamp", "operation", "operationParameters", "operationMetrics").collect()
+    return sorted((r.asDict(recursive=True) for r in rows), key=lambda r: r["version"])
+
+
+def current_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
+    return int(row["version"]) if row else -1
+
+
+def _is_conflict(err: BaseException) -> bool:
+    try:
+        from delta.exceptions import DeltaConcurrentModificationException
+
+        if isinstance(err, DeltaConcurrentModificationException):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    text = str(err)
+    return any(
+        marker in text
+        for marker in ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+                       "ConcurrentTransactionException", "ProtocolChangedException", "MetadataChangedException",
+                       "DELTA_CONCURRENT_")
+    )
+
+
+def _retry(action: Callable[[], T], *, target: str, attempts: int = MAX_ATTEMPTS) -> T:
+    """Run a one-commit write, retrying conflicts with concurrent writers with jittered backoff."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as err:
+            if not _is_conflict(err):
+                raise
+            if attempt == attempts:
+                raise ConcurrentWriteError(target=target, attempts=attempts, reason=str(err).splitlines()[0][:200]) from err
+            delay = min(8.0, 0.2 * 2**attempt) * (0.5 + random.random())
+            log.warning("%s: concurrent commit conflict (attempt %d/%d), retrying in %.1fs", target, attempt, attempts, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def columns_exist(df: DataFrame, columns: Iterable[str], *, argument: str, side: str = "data") -> None:
+    """Raise :class:`ColumnNotFoundError` for the first of ``columns`` missing from ``df``."""
+    available = df.columns
+    for column in columns:
+        if column not in available:
+            raise ColumnNotFoundError(argument=argument, column=column, side=side, available=available)
