@@ -183,3 +183,12 @@ class ConcurrentWriteError(EngineError, RuntimeError):
 
     error_class = "CONCURRENT_WRITE"
     template = "{target}: gave up after {attempts} attempts: {reason}. Nothing was written by this call."
+
+
+class TrainingFailedError(EngineError, RuntimeError):
+    """No hyperparameter trial of a training run succeeded."""
+
+    error_class = "TRAINING_FAILED"
+    template = "model family {family}: none of {trials} trial(s) succeeded; first error: {first_error}"
+
+__all__.append("TrainingFailedError")

@@ -1,0 +1,77 @@
+"""Every environment variable the engine reads, declared once and typed.
+
+Read a variable through its declaration, never with ``os.environ`` elsewhere::
+
+    from engine.env import FF_WAREHOUSE, MLFLOW_TRACKING_URI
+    uri = MLFLOW_TRACKING_URI.get()        # str | None (unset or empty -> None)
+    warehouse = FF_WAREHOUSE.get()         # Path | None
+
+Values are read at call time (not import time), so tests can ``monkeypatch.setenv``.
+A value that does not parse raises :class:`~engine.errors.InvalidArgumentError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from engine.errors import InvalidArgumentError
+
+__all__ = [
+    "FF_PROJECT_ROOT",
+    "FF_WAREHOUSE",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_TRACKING_URI",
+    "VARIABLES",
+    "EnvVar",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EnvVar(Generic[T]):
+    """One environment variable: its name, how its text becomes a value, what it is for."""
+
+    name: str
+    parse: Callable[[str], T]
+    description: str
+
+    def get(self) -> T | None:
+        """The parsed value, or None when the variable is unset or empty."""
+        raw = os.environ.get(self.name, "").strip()
+        if not raw:
+            return None
+        try:
+            return self.parse(raw)
+        except (TypeError, ValueError) as err:
+            raise InvalidArgumentError(
+                argument=f"${self.name}", expected=self.description, found=repr(raw), hint=str(err)
+            ) from None
+
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.name, "").strip())
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser().resolve()
+
+
+FF_PROJECT_ROOT: EnvVar[Path] = EnvVar(
+    "FF_PROJECT_ROOT", _path, "the repository root holding conf/ (default: found from the package)"
+)
+FF_WAREHOUSE: EnvVar[Path] = EnvVar(
+    "FF_WAREHOUSE", _path, "the local warehouse folder (default: <project root>/warehouse)"
+)
+MLFLOW_TRACKING_URI: EnvVar[str] = EnvVar(
+    "MLFLOW_TRACKING_URI", str,
+    "an MLflow tracking URI (http(s)://server, databricks, sqlite:///...); unset: SQLite in the warehouse",
+)
+MLFLOW_REGISTRY_URI: EnvVar[str] = EnvVar(
+    "MLFLOW_REGISTRY_URI", str, "an MLflow model registry URI (unset: the tracking URI)"
+)
+
+VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI)
