@@ -1,0 +1,352 @@
+"""A feature group: a versioned Delta table of feature rows keyed by (primary key, event time).
+
+Every write -- :meth:`FeatureGroup.insert` (upsert) or :meth:`FeatureGroup.replace_range`
+(replace one time range, for pipelines) -- is one Delta commit, preceded by checks that read only
+the schema or run one aggregation, so bad input is refused before anything is written:
+
+* the data's columns and types must be the group's (a :class:`SchemaMismatchError` names the
+  column, the expected and the found type); new columns only with ``evolve_schema=True``;
+* no NULL primary key or event time, no two rows with the same (key, event time) -- unless the
+  group has a ``tie_breaker`` column, in which case the row with the greatest tie breaker wins,
+  both within the insert and against the row already stored (:class:`PrimaryKeyError`);
+* for ``replace_range``, every row inside the range;
+* the expectation suite, if one is attached: policy ``reject`` raises
+  :class:`ValidationFailedError` and writes nothing; ``quarantine`` appends the failing rows
+  (with the names of the expectations they failed) to the group's quarantine table and writes
+  the passing rows.
+
+After the commit, the commit is recorded in the registry and statistics of the written rows are
+computed (two Spark passes) and stored, keyed by (group, version, Delta version).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import InvalidArgumentError, PrimaryKeyError, ValidationFailedError
+from engine.store import delta
+from engine.store.names import check_names
+from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
+from engine.store.statistics import ColumnStatistics, compute_statistics
+from engine.temporal.ranges import TimeRange
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+    from engine.store.feature_store import FeatureStore
+
+__all__ = ["FeatureGroup"]
+
+log = logging.getLogger(__name__)
+
+
+class FeatureGroup:
+    """A handle on one version of a feature group; get one from :class:`~engine.store.FeatureStore`."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        *,
+        name: str,
+        version: int,
+        schema: StructType,
+        primary_key: Sequence[str],
+        event_time: str,
+        partition_by: Sequence[str] = (),
+        description: str = "",
+        tags: Sequence[str] = (),
+        tie_breaker: str | None = None,
+        expectations: Any = None,
+        statistics: bool = True,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.version = version
+        self.schema = schema
+        self.primary_key = list(primary_key)
+        self.event_time = event_time
+        self.partition_by = list(partition_by)
+        self.description = description
+        self.tags = list(tags)
+        self.tie_breaker = tie_breaker
+        # An engine.validation ExpectationSuite, or its dict form (built on first use: building
+        # imports Great Expectations, which a plain read of the group should not pay for).
+        self._expectations = expectations
+        self.compute_statistics = statistics
+        self.path = store.feature_group_path(name, version)
+        self.quarantine_path = store.quarantine_path(name, version)
+
+    def __repr__(self) -> str:
+        return f"FeatureGroup({self.name!r}, version={self.version}, primary_key={self.primary_key}, event_time={self.event_time!r})"
+
+    @property
+    def expectations(self) -> Any:
+        """The attached ``engine.validation.ExpectationSuite``, or None."""
+        if isinstance(self._expectations, dict):
+            from engine.validation import ExpectationSuite
+
+            self._expectations = ExpectationSuite.from_dict(self._expectations, source=f"registry: {self._target}")
+        return self._expectations
+
+    @property
+    def node(self) -> Node:
+        """This group as a lineage node."""
+        return Node("feature_group", self.name, self.version)
+
+    @property
+    def keys(self) -> list[str]:
+        """The row identity: primary key columns and the event time."""
+        return [*self.primary_key, self.event_time]
+
+    @property
+    def features(self) -> list[str]:
+        """The feature columns: every column except the keys, the event time and the tie breaker."""
+        skip = {*self.keys, self.tie_breaker}
+        return [f.name for f in self.schema.fields if f.name not in skip]
+
+    @property
+    def _target(self) -> str:
+        return f"feature group {self.name} v{self.version}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, *, as_of_version: int | None = None, as_of_timestamp: datetime | None = None) -> DataFrame:
+        """The group's rows, now or as of a Delta version or a (timezone-aware) timestamp."""
+        return delta.read(self.store.spark, self.path, version=as_of_version, timestamp=as_of_timestamp)
+
+    def delta_version(self) -> int:
+        """The current Delta version of the group's table."""
+        return delta.current_version(self.store.spark, self.path)
+
+    def commits(self) -> list[Commit]:
+        """Every recorded commit of this group, oldest first."""
+        return self.store.registry.commits(self.name, self.version)
+
+    def statistics(self, delta_version: int | None = None) -> dict[str, ColumnStatistics]:
+        """Column statistics of the rows written by one commit (the latest by default), by column."""
+        return {s.column: s for s in self.store.registry.statistics(self.name, self.version, delta_version)}
+
+    def quarantine(self) -> DataFrame | None:
+        """Rows refused by the ``quarantine`` policy, with ``_failed_expectations``; None if none yet."""
+        if not delta.table_exists(self.store.spark, self.quarantine_path):
+            return None
+        return delta.read(self.store.spark, self.quarantine_path)
+
+    def validation_reports(self) -> DataFrame | None:
+        """Stored validation reports of this group, oldest first (see :func:`engine.validation.list_reports`)."""
+        from engine.validation import list_reports
+
+        path = self.store.validation_reports_path
+        if not delta.table_exists(self.store.spark, path):
+            return None
+        return list_reports(self.store.spark, path, target=self.node_name)
+
+    @property
+    def node_name(self) -> str:
+        """``name@vN``: how reports and logs name this group."""
+        return f"{self.name}@v{self.version}"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def insert(self, df: DataFrame, *, evolve_schema: bool = False) -> Commit:
+        """Upsert ``df`` on (primary key, event time) in one Delta commit; return the commit.
+
+        Rows whose (key, event time) already exists replace the stored row, others are added.
+        With ``evolve_schema=True`` new columns are added to the group (existing rows get NULL);
+        columns can never be dropped or change type.
+        """
+        return self._write(df, time_range=None, evolve_schema=evolve_schema)
+
+    def replace_range(self, df: DataFrame, time_range: TimeRange) -> Commit:
+        """Replace exactly the rows with event time in ``time_range`` by ``df``, in one commit.
+
+        Idempotent: the same data for the same range gives the same table. Every row of ``df``
+        must have its event time in the range. Used by feature pipelines, one commit per chunk.
+        """
+        if not isinstance(time_range, TimeRange):
+            raise InvalidArgumentError(argument="time_range", expected="an engine TimeRange", found=repr(time_range))
+        return self._write(df, time_range=time_range, evolve_schema=False)
+
+    def _write(self, df: DataFrame, *, time_range: TimeRange | None, evolve_schema: bool) -> Commit:
+        from pyspark import StorageLevel
+        from pyspark.sql import DataFrame as SparkDataFrame
+
+        if not isinstance(df, SparkDataFrame):
+            raise InvalidArgumentError(argument="df", expected="a Spark DataFrame", found=type(df).__name__)
+        new_columns = self._check_schema(df, evolve_schema=evolve_schema)
+        data = df.select(*[delta.quote_identifier(c) for c in [*self.schema.fieldNames(), *new_columns]])
+        data = data.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            self._check_keys(data, time_range)
+            if self.tie_breaker:
+                data = self._resolve_ties(data)
+            data, report = self._validate(data)
+            spark = self.store.spark
+            if time_range is None:
+                version = delta.upsert(spark, self.path, data, keys=self.keys, merge_schema=bool(new_columns))
+            else:
+                version = delta.replace_range(spark, self.path, data, column=self.event_time, time_range=time_range)
+            commit = self._record(version, compute_statistics(data) if self.compute_statistics else None)
+            if report is not None:
+                self._store_report(report, version)
+            if new_columns:
+                self._evolve(new_columns)
+            log.info("%s: committed Delta version %d (%s, %d rows)", self._target, version, commit.operation, commit.rows)
+            return commit
+        finally:
+            data.unpersist()
+
+    # -- checks (schema only, or one aggregation; nothing written yet) --------------------------
+
+    def _check_schema(self, df: DataFrame, *, evolve_schema: bool) -> list[str]:
+        """Raise on missing columns or wrong types (and extra columns unless evolving); return new columns."""
+        delta.check_schema(df.schema, self.schema, target=self._target, allow_extra=evolve_schema)
+        new = [c for c in df.columns if c not in self.schema.fieldNames()]
+        return check_names(new, argument="df (new column)")
+
+    def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> None:
+        """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``."""
+        from pyspark.sql import functions as F
+
+        ident = [*self.keys, *([self.tie_breaker] if self.tie_breaker else [])]
+        cols = [F.col(delta.quote_identifier(c)) for c in ident]
+        example = F.to_json(F.struct(*cols, F.col("__n").alias("rows")))
+        has_null = F.lit(False)
+        for c in self.keys:
+            has_null = has_null | F.col(delta.quote_identifier(c)).isNull()
+        aggs = [
+            F.sum(F.when(has_null, F.col("__n"))).alias("null_rows"),
+            F.first(F.when(has_null, example), ignorenulls=True).alias("null_example"),
+            F.sum(F.when(~has_null & (F.col("__n") > 1), F.col("__n"))).alias("dup_rows"),
+            F.first(F.when(~has_null & (F.col("__n") > 1), example), ignorenulls=True).alias("dup_example"),
+        ]
+        if time_range is not None:
+            outside = ~F.expr(delta.range_predicate(self.event_time, time_range)) & ~has_null
+            aggs += [
+                F.sum(F.when(outside, F.col("__n"))).alias("out_rows"),
+                F.first(F.when(outside, example), ignorenulls=True).alias("out_example"),
+            ]
+        found = data.groupBy(*cols).agg(F.count(F.lit(1)).alias("__n")).agg(*aggs).collect()[0]
+        if found["null_rows"]:
+            raise PrimaryKeyError(
+                target=self._target, problem="NULL values", columns=self.keys, count=found["null_rows"],
+                example=found["null_example"], hint="Every row needs its primary key and event time.",
+            )
+        if found["dup_rows"]:
+            hint = (
+                "Rows with equal key, event time and tie breaker are ambiguous."
+                if self.tie_breaker
+                else "Deduplicate first, or create the group with a tie_breaker column."
+            )
+            raise PrimaryKeyError(
+                target=self._target, problem="duplicate (primary key, event time)", columns=ident,
+                count=found["dup_rows"], example=found["dup_example"], hint=hint,
+            )
+        if time_range is not None and found["out_rows"]:
+            raise InvalidArgumentError(
+                argument="df", expected=f"only rows with {self.event_time} in {time_range}",
+                found=f"{found['out_rows']} row(s) outside it, e.g. {found['out_example']}",
+                hint="Filter the data to the range first. Nothing was written.",
+            )
+
+    def _resolve_ties(self, data: DataFrame) -> DataFrame:
+        """Keep, per (key, event time), the row with the greatest tie breaker -- also against stored rows."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        tb = delta.quote_identifier(self.tie_breaker or "")
+        keys = [delta.quote_identifier(c) for c in self.keys]
+        rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(tb).desc_nulls_last()))
+        newest = data.withColumn("__rank", rank).where("__rank = 1").drop("__rank")
+        stored = self.read().select(*keys, F.col(tb).alias("__stored_tb"))
+        kept = newest.join(stored, on=self.keys, how="left").where(
+            F.col("__stored_tb").isNull() | (F.col(tb) >= F.col("__stored_tb"))
+        )
+        return kept.select(*[delta.quote_identifier(c) for c in data.columns])
+
+    def _validate(self, data: DataFrame) -> tuple[DataFrame, Any]:
+        """Run the attached suite before the write; return the rows to write and the report.
+
+        ``reject``: a failing batch raises :class:`ValidationFailedError` (its report stored).
+        ``quarantine``: failing rows are appended to the quarantine table, the rest returned; a
+        failing table-level expectation still rejects the batch (see :func:`engine.validation.split_by_suite`).
+        """
+        suite = self.expectations
+        if suite is None:
+            return data, None
+        from engine import validation
+
+        try:
+            if suite.policy == "reject":
+                report = validation.validate(data, suite, key_columns=self.keys)
+                report.raise_if_failed(target=self._target)
+                return data, report
+            passing, quarantined, report = validation.split_by_suite(data, suite, key_columns=self.keys, target=self._target)
+        except ValidationFailedError as err:
+            if err.params.get("report") is not None:
+                self._store_report(err.params["report"], self.delta_version())
+            raise
+        if report.quarantined_rows:
+            spark = self.store.spark
+            ensure_table(spark, self.quarantine_path, quarantined.schema)
+            delta.append(spark, self.quarantine_path, quarantined)
+            log.warning("%s: %d row(s) quarantined in %s", self._target, report.quarantined_rows, self.quarantine_path)
+        return passing, report
+
+    def _store_report(self, report: Any, target_version: int) -> None:
+        from engine.validation import store_report
+
+        store_report(self.store.spark, self.store.validation_reports_path, report, target=self.node_name,
+                     target_version=target_version)
+
+    # -- bookkeeping after the commit ---------------------------------------------------------
+
+    def _record(self, delta_version: int, statistics: list[ColumnStatistics] | None) -> Commit:
+        entry = next(
+            (h for h in reversed(delta.history(self.store.spark, self.path, limit=5)) if h["version"] == delta_version),
+            None,
+        ) or next(h for h in delta.history(self.store.spark, self.path) if h["version"] == delta_version)
+        metrics = {k: str(v) for k, v in (entry["operationMetrics"] or {}).items()}
+        rows = int(metrics.get("numSourceRows", metrics.get("numOutputRows", "0")))
+        commit = Commit(
+            feature_group=self.name, version=self.version, delta_version=delta_version,
+            operation=entry["operation"], rows=rows, timestamp=as_utc(entry["timestamp"]), metrics=metrics,
+        )
+        self.store.registry.record_commit(commit, statistics)
+        return commit
+
+    def _suite_definition(self) -> dict[str, Any] | None:
+        if self._expectations is None or isinstance(self._expectations, dict):
+            return self._expectations
+        return dict(self._expectations.to_dict())
+
+    def _evolve(self, new_columns: list[str]) -> None:
+        self.schema = delta.read(self.store.spark, self.path).schema
+        self.store._register_group(self)
+        log.info("%s: schema evolved, new columns %s", self._target, new_columns)
+
+    def to_entities(self) -> list[Entity]:
+        """The registry rows of this group and its features."""
+        definition = {
+            "primary_key": self.primary_key, "event_time": self.event_time, "partition_by": self.partition_by,
+            "tie_breaker": self.tie_breaker, "schema": self.schema.jsonValue(), "path": self.path,
+            "statistics": self.compute_statistics, "expectations": self._suite_definition(),
+        }
+        group = Entity(
+            kind="feature_group", name=self.name, version=self.version, description=self.description,
+            tags=tuple(self.tags), definition=definition,
+        )
+        features = [
+            Entity(
+                kind="feature", name=f.name, version=self.version, parent=self.name,
+                description=str(f.metadata.get("comment", "")), tags=tuple(self.tags),
+                data_type=f.dataType.simpleString(),
+            )
+            for f in self.schema.fields
+            if f.name in self.features
+        ]
+        return [group, *features]

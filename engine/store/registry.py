@@ -1,0 +1,320 @@
+"""The metadata catalog: Delta tables under ``<root>/_registry``.
+
+* ``entities``  -- one row per registered thing: feature groups, their features, pipelines, and
+  whatever later code registers (feature views, training datasets, models). Keyed by
+  ``(kind, parent, name, version)`` and written with MERGE, so re-registering is idempotent.
+* ``commits``   -- every commit of every feature group: group, version, Delta version,
+  operation, rows written, commit timestamp (Delta's own), Delta's operation metrics and the
+  column statistics of the rows written (:mod:`engine.store.statistics`; NULL when disabled).
+* ``lineage``   -- directed edges ``src -> dst`` between :class:`Node` s of any kind (a raw Delta
+  table path, a feature group version, a feature view, a training dataset, a model, a
+  predictions table), with optional JSON properties (e.g. the Delta versions read).
+
+Writes go through :mod:`engine.store.delta` (MERGE for keyed rows, blind appends for logs), which
+retries Delta's optimistic-concurrency conflicts, so several processes can share one registry.
+Tables are created on first write; reading a table that does not exist yet gives no rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from engine.errors import AlreadyExistsError, InvalidArgumentError
+from engine.store import delta
+from engine.store.statistics import COLUMN_STATISTICS_DDL, ColumnStatistics
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = ["Commit", "Edge", "Entity", "Node", "Registry", "as_utc", "ensure_table"]
+
+log = logging.getLogger(__name__)
+
+_TABLES = {
+    "entities": (
+        "kind STRING, parent STRING, name STRING, version INT, description STRING, tags ARRAY<STRING>, "
+        "data_type STRING, definition STRING"
+    ),
+    "commits": (
+        "feature_group STRING, version INT, delta_version BIGINT, operation STRING, rows BIGINT, "
+        f"timestamp TIMESTAMP, metrics MAP<STRING, STRING>, statistics ARRAY<{COLUMN_STATISTICS_DDL}>"
+    ),
+    "lineage": (
+        "src_kind STRING, src_name STRING, src_version BIGINT, dst_kind STRING, dst_name STRING, "
+        "dst_version BIGINT, properties STRING"
+    ),
+}
+_ENTITY_KEYS = ["kind", "parent", "name", "version"]
+_EDGE_KEYS = ["src_kind", "src_name", "src_version", "dst_kind", "dst_name", "dst_version"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A lineage node: ``kind`` (e.g. "delta_table", "feature_group", "model"), name, version."""
+
+    kind: str
+    name: str
+    version: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}" + ("" if self.version is None else f"@v{self.version}")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``src -> dst``: ``dst`` was built from ``src``."""
+
+    src: Node
+    dst: Node
+    properties: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A registered object. Features have ``kind="feature"`` and their group's name as ``parent``."""
+
+    kind: str
+    name: str
+    version: int | None = None
+    parent: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    data_type: str | None = None
+    definition: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "parent": self.parent, "name": self.name, "version": self.version,
+            "description": self.description, "tags": list(self.tags), "data_type": self.data_type,
+            "definition": json.dumps(dict(self.definition), sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Entity:
+        return cls(
+            kind=row["kind"], name=row["name"], version=row["version"], parent=row["parent"] or "",
+            description=row["description"] or "", tags=tuple(row["tags"] or ()), data_type=row["data_type"],
+            definition=json.loads(row["definition"] or "{}"),
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a feature group, as recorded in the registry."""
+
+    feature_group: str
+    version: int
+    delta_version: int
+    operation: str
+    rows: int
+    timestamp: datetime  # Delta's commit timestamp, UTC
+    metrics: Mapping[str, str] = field(default_factory=dict)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp collected from Spark (naive, in the Python process's local zone) as UTC."""
+    return value.astimezone(UTC)
+
+
+def ensure_table(spark: SparkSession, path: str, schema: str | StructType) -> None:
+    """Create an empty Delta table at ``path`` unless it exists (tolerating a concurrent creator)."""
+    if delta.table_exists(spark, path):
+        return
+    if isinstance(schema, str):
+        schema = spark.createDataFrame([], schema).schema
+    try:
+        delta.create_table(spark, path, schema, exist_ok=True)
+    except Exception as err:  # another process created it between our check and our create
+        if not delta.table_exists(spark, path):
+            raise
+        log.debug("%s was created concurrently: %s", path, err)
+
+
+class Registry:
+    """The catalog tables of one feature store root."""
+
+    def __init__(self, spark: SparkSession, root: str) -> None:
+        self.spark = spark
+        self.root = root.rstrip("/") + "/_registry"
+        self._ready: set[str] = set()
+
+    def path(self, table: str) -> str:
+        return f"{self.root}/{table}"
+
+    # -- table plumbing ------------------------------------------------------------------------
+
+    def _ensure(self, table: str, ddl: str) -> str:
+        path = self.path(table)
+        if table not in self._ready:
+            ensure_table(self.spark, path, ddl)
+            self._ready.add(table)
+        return path
+
+    def _read(self, table: str) -> DataFrame | None:
+        path = self.path(table)
+        if table not in self._ready and not delta.table_exists(self.spark, path):
+            return None
+        self._ready.add(table)
+        return delta.read(self.spark, path)
+
+    def _write(self, table: str, ddl: str, rows: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None) -> None:
+        if not rows:
+            return
+        path = self._ensure(table, ddl)
+        frame = self.spark.createDataFrame([dict(r) for r in rows], ddl)
+        if keys:
+            delta.upsert(self.spark, path, frame, keys=keys)
+        else:
+            delta.append(self.spark, path, frame)
+
+    # -- entities ------------------------------------------------------------------------------
+
+    def register(self, entities: Iterable[Entity]) -> None:
+        """Insert or replace entity rows (MERGE on kind, parent, name, version) in one commit."""
+        rows = [e.to_row() for e in entities]
+        keys = [tuple(r[k] for k in _ENTITY_KEYS) for r in rows]
+        if len(set(keys)) != len(keys):
+            raise AlreadyExistsError(kind="entity", name=str(keys), hint="Each entity may appear once per call.")
+        self._write("entities", _TABLES["entities"], rows, keys=_ENTITY_KEYS)
+
+    def entities(
+        self, *, kind: str | Sequence[str] | None = None, name: str | None = None, parent: str | None = None
+    ) -> list[Entity]:
+        """Registered entities, filtered by kind(s), name and parent; sorted by kind, parent, name, version."""
+        from pyspark.sql import functions as F
+
+        frame = self._read("entities")
+        if frame is None:
+            return []
+        if kind is not None:
+            frame = frame.where(F.col("kind").isin([kind] if isinstance(kind, str) else list(kind)))
+        if name is not None:
+            frame = frame.where(F.col("name") == name)
+        if parent is not None:
+            frame = frame.where(F.col("parent") == parent)
+        found = [Entity.from_row(r.asDict(recursive=True)) for r in frame.collect()]
+        return sorted(found, key=lambda e: (e.kind, e.parent, e.name, -1 if e.version is None else e.version))
+
+    # -- commits -------------------------------------------------------------------------------
+
+    def record_commit(self, commit: Commit, statistics: Sequence[ColumnStatistics] | None = None) -> None:
+        """Append one commit (and the statistics of the rows it wrote) to the commits table."""
+        row = {
+            "feature_group": commit.feature_group, "version": commit.version, "delta_version": commit.delta_version,
+            "operation": commit.operation, "rows": commit.rows, "timestamp": commit.timestamp,
+            "metrics": dict(commit.metrics),
+            "statistics": None if statistics is None else [s.to_row() for s in statistics],
+        }
+        self._write("commits", _TABLES["commits"], [row], keys=None)
+
+    def commits(self, feature_group: str | None = None, version: int | None = None) -> list[Commit]:
+        """Recorded commits, oldest first (by group, version, Delta version)."""
+        from pyspark.sql import functions as F
+
+        frame = self._read("commits")
+        if frame is None:
+            return []
+        if feature_group is not None:
+            frame = frame.where(F.col("feature_group") == feature_group)
+        if version is not None:
+            frame = frame.where(F.col("version") == version)
+        found = {}
+        for r in frame.drop("statistics").collect():
+            row = r.asDict(recursive=True)
+            row["timestamp"] = as_utc(row["timestamp"])
+            row["metrics"] = row["metrics"] or {}
+            found[(row["feature_group"], row["version"], row["delta_version"])] = Commit(**row)
+        return [found[k] for k in sorted(found)]
+
+    # -- lineage -------------------------------------------------------------------------------
+
+    def record_lineage(
+        self, src: Node | Iterable[Node], dst: Node, *, properties: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record ``src -> dst`` (or several sources -> ``dst``) in one MERGE; re-recording replaces the properties."""
+        sources = [src] if isinstance(src, Node) else list(src)
+        for node in [*sources, dst]:
+            if not isinstance(node, Node):
+                raise InvalidArgumentError(argument="src/dst", expected="engine.store.registry.Node", found=repr(node))
+        text = json.dumps(dict(properties or {}), sort_keys=True, default=str)
+        rows = [
+            {"src_kind": s.kind, "src_name": s.name, "src_version": s.version, "dst_kind": dst.kind,
+             "dst_name": dst.name, "dst_version": dst.version, "properties": text}
+            for s in dict.fromkeys(sources)
+        ]
+        self._write("lineage", _TABLES["lineage"], rows, keys=_EDGE_KEYS)
+
+    def lineage(
+        self, node: Node | str, *, direction: Literal["upstream", "downstream", "both"] = "both"
+    ) -> list[Edge]:
+        """Every edge reachable from ``node`` upstream, downstream or both, in one Spark read.
+
+        ``node`` is a :class:`Node` (``version=None`` matches every version of it) or a bare name,
+        which matches nodes of any kind and version with that name.
+        """
+        if direction not in ("upstream", "downstream", "both"):
+            raise InvalidArgumentError(
+                argument="direction", expected="'upstream', 'downstream' or 'both'", found=repr(direction)
+            )
+        frame = self._read("lineage")
+        edges = [] if frame is None else [_edge(r.asDict()) for r in frame.collect()]
+
+        def matches(candidate: Node) -> bool:
+            if isinstance(node, str):
+                return candidate.name == node
+            return (candidate.kind, candidate.name) == (node.kind, node.name) and (
+                node.version is None or node.version == candidate.version
+            )
+
+        found: set[Edge] = set()
+        for upstream in ([True] if direction == "upstream" else [False] if direction == "downstream" else [True, False]):
+            frontier = {n for e in edges for n in (e.src, e.dst) if matches(n)}
+            seen = set(frontier)
+            while frontier:
+                step = [e for e in edges if (e.dst if upstream else e.src) in frontier]
+                found.update(step)
+                frontier = {(e.src if upstream else e.dst) for e in step} - seen
+                seen |= frontier
+        return sorted(found, key=lambda e: (str(e.src), str(e.dst)))
+
+    # -- statistics ----------------------------------------------------------------------------
+
+    def statistics(self, feature_group: str, version: int, delta_version: int | None = None) -> list[ColumnStatistics]:
+        """The column statistics of one commit (the latest commit that has them when ``delta_version`` is None)."""
+        from pyspark.sql import functions as F
+
+        frame = self._read("commits")
+        if frame is None:
+            return []
+        frame = frame.where(
+            (F.col("feature_group") == feature_group) & (F.col("version") == version) & F.col("statistics").isNotNull()
+        )
+        if delta_version is not None:
+            frame = frame.where(F.col("delta_version") == delta_version)
+        row = frame.orderBy(F.desc("delta_version")).select("statistics").first()
+        return [] if row is None else [ColumnStatistics.from_row(s.asDict(recursive=True)) for s in row["statistics"]]
+
+    def statistics_frame(self) -> DataFrame | None:
+        """All recorded statistics flat, one row per (group, version, Delta version, column), for monitoring."""
+        from pyspark.sql import functions as F
+
+        frame = self._read("commits")
+        if frame is None:
+            return None
+        return frame.select(
+            "feature_group", "version", "delta_version", "timestamp", F.explode("statistics").alias("s")
+        ).select("feature_group", "version", "delta_version", "timestamp", "s.*")
+
+
+def _edge(row: Mapping[str, Any]) -> Edge:
+    return Edge(
+        src=Node(row["src_kind"], row["src_name"], row["src_version"]),
+        dst=Node(row["dst_kind"], row["dst_name"], row["dst_version"]),
+        properties=json.loads(row["properties"] or "{}"),
+    )
