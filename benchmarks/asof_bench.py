@@ -1,0 +1,370 @@
+"""Benchmark the engine's as-of join and window aggregations against the peers' plans.
+
+    python -m benchmarks.asof_bench --sizes small,medium,dense,skewed[,large] --repeats 3 \\
+        [--plans engine,tempo,...] [--bench asof,windows] [--timeout-s 600]
+
+For every size: the data is generated once (benchmarks/data/<size>/, seeded), the DuckDB
+references are computed once, then every selected plan runs ``--repeats`` times: read Parquet ->
+join -> write Parquet. Spark plans share one SparkSession (local[2], built by
+``engine.session.build_spark``, JVM start-up not timed). The first run of each plan is checked
+row for row against the reference; a wrong plan is recorded as WRONG and not timed further. A
+run past ``--timeout-s`` is cancelled and recorded as "did not finish". Results are merged into
+benchmarks/results.json (re-running one size or plan updates only those entries) and
+benchmarks/RESULTS.md + the plots are regenerated from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import verify
+from benchmarks.asof_plans import ASOF_PLANS
+from benchmarks.datagen import SIZES, DataPaths, ensure_data
+from benchmarks.plan import Plan
+from benchmarks.window_plans import WINDOW_PLANS
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "results.json"
+SHUFFLE_PARTITIONS = 16  # tuned on local[2]: see README.md ("Settings")
+DRIVER_MEMORY = "12g"
+BENCHES = {"asof": ASOF_PLANS, "windows": WINDOW_PLANS}
+
+
+def log(message: str) -> None:
+    print(f"{datetime.now().strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def spark_settings(shuffle_partitions: int) -> dict[str, str]:
+    return {
+        "spark.master": "local[2]",
+        "spark.driver.memory": DRIVER_MEMORY,
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
+
+
+class SparkHolder:
+    """Builds the one SparkSession on first use (so local-only runs start no JVM)."""
+
+    def __init__(self, shuffle_partitions: int, session=None) -> None:
+        self.shuffle_partitions = shuffle_partitions
+        self._spark = session
+        self._owned = session is None
+
+    def get(self):
+        if self._spark is None:
+            from engine.session import build_spark
+
+            started = time.perf_counter()
+            self._spark = build_spark("local", spark_settings(self.shuffle_partitions))
+            self._spark.sparkContext.setLogLevel("ERROR")
+            log(f"SparkSession ready in {time.perf_counter() - started:.1f}s (not timed)")
+        return self._spark
+
+    def kill(self) -> None:
+        """Kill the JVM (a cancelled Spark job's tasks can keep running and hold memory until
+        they finish, which would slow every later plan); the next ``get()`` starts a fresh one.
+        Only for a session this holder built itself."""
+        if self._spark is None or not self._owned:
+            return
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
+        gateway = SparkContext._gateway
+        proc = getattr(gateway, "proc", None)
+        if proc is not None:  # spark-submit execs the JVM: this is the JVM's own process
+            proc.kill()
+            proc.wait(60)
+        with contextlib.suppress(Exception):  # the JVM is gone: closing the socket may fail
+            gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        SparkContext._active_spark_context = None
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
+        self._spark = None
+        log("killed the Spark JVM after a timeout; the next Spark plan starts a fresh one (not timed)")
+
+    def stop(self) -> None:
+        if self._spark is not None and self._owned:
+            self._spark.stop()
+        self._spark = None
+
+
+# ---------------------------------------------------------------- one timed run
+
+
+class TimeoutExpired(Exception):  # noqa: N818 - reads as the event, like subprocess.TimeoutExpired
+    pass
+
+
+def _run_spark(spark, plan: Plan, paths: DataPaths, out: Path, timeout_s: float) -> float:
+    """Build the plan and write its result, in a thread whose Spark jobs can be cancelled."""
+    from pyspark import InheritableThread
+
+    sc = spark.sparkContext
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        sc.setJobGroup(group, plan.name, interruptOnCancel=True)
+        try:
+            df = plan.build(spark, paths.features, paths.spine)
+            df.write.mode("overwrite").parquet(str(out))
+        except BaseException as err:
+            outcome["error"] = err
+
+    started = time.perf_counter()
+    thread = InheritableThread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    elapsed = time.perf_counter() - started
+    if thread.is_alive():
+        sc.cancelJobGroup(group)
+        thread.join(30)
+        raise TimeoutExpired(f"did not finish in {timeout_s:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return elapsed
+
+
+def _run_local(plan: Plan, paths: DataPaths, out: Path) -> float:
+    started = time.perf_counter()
+    plan.run(paths.features, paths.spine, out)
+    return time.perf_counter() - started
+
+
+def _verify(bench: str, plan: Plan, out: Path, reference: Path) -> verify.VerifyResult:
+    if bench == "asof":
+        return verify.verify_asof(out, reference, plan.output)
+    return verify.verify_windows(out, reference, spine_id=plan.output.spine_id)
+
+
+def _run_once(bench: str, plan: Plan, paths: DataPaths, entry: dict[str, Any], i: int, repeats: int,
+              reference: Path, timeout_s: float, spark: SparkHolder) -> None:
+    """One timed run of ``plan``; verifies the first run; sets ``entry["status"]`` when it stops."""
+    tag = f"[{bench}/{paths.size.name}] {plan.name}"
+    out = paths.folder / "out" / f"{bench}_{plan.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    session = spark.get() if plan.kind == "spark" else None
+    try:
+        if plan.kind == "spark":
+            seconds = _run_spark(session, plan, paths, out, timeout_s)
+        else:
+            seconds = _run_local(plan, paths, out)
+    except TimeoutExpired as err:
+        log(f"{tag} run {i}/{repeats}: {err}")
+        entry.update(status="timeout", detail=str(err))
+        spark.kill()
+        session = None
+        return
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        log(f"{tag} run {i}/{repeats}: FAILED {type(err).__name__}: {first}")
+        traceback.print_exc(limit=3)
+        entry.update(status="failed", detail=f"{type(err).__name__}: {first}")
+        return
+    finally:
+        if session is not None:
+            try:
+                if plan.after is not None:
+                    plan.after(session)
+                session.catalog.clearCache()
+            except Exception as err:
+                log(f"{tag}: could not reset the session ({type(err).__name__})")
+        gc.collect()
+    log(f"{tag} run {i}/{repeats}: {seconds:.1f}s")
+    if i == 1:
+        check = _verify(bench, plan, out, reference)
+        entry["rows"] = check.rows
+        if not check.ok:
+            log(f"{tag}: WRONG ({check.detail})")
+            entry.update(status="WRONG", detail=check.detail, wrong_run_s=round(seconds, 2))
+            return
+        entry["detail"] = f"verified: {check.detail} ({check.rows:,} rows)"
+    entry["times"].append(round(seconds, 3))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def measure_all(bench: str, plans: list[Plan], paths: DataPaths, reference: Path, *, repeats: int,
+                timeout_s: float, spark: SparkHolder) -> dict[str, dict[str, Any]]:
+    """Time every plan ``repeats`` times, round robin (plan A, B, C, A, B, C, ...), so that a
+    change of load on a shared machine hits all plans alike rather than one plan's runs."""
+    entries: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        entries[plan.name] = {"label": plan.label, "source": plan.source, "kind": plan.kind, "times": []}
+        reason = plan.available()
+        if reason:
+            log(f"[{bench}/{paths.size.name}] {plan.name}: {reason}")
+            entries[plan.name].update(status="unavailable", detail=reason)
+    for i in range(1, repeats + 1):
+        for plan in plans:
+            entry = entries[plan.name]
+            if "status" not in entry:
+                _run_once(bench, plan, paths, entry, i, repeats, reference, timeout_s, spark)
+    for entry in entries.values():
+        if "status" not in entry:
+            times = entry["times"]
+            entry.update(status="ok", median=statistics.median(times), min=min(times), max=max(times))
+    return entries
+
+
+def measure(bench: str, plan: Plan, paths: DataPaths, reference: Path, *, repeats: int, timeout_s: float,
+            spark: SparkHolder) -> dict[str, Any]:
+    """Time one plan (see :func:`measure_all`)."""
+    return measure_all(bench, [plan], paths, reference, repeats=repeats, timeout_s=timeout_s, spark=spark)[plan.name]
+
+
+# ---------------------------------------------------------------- machine facts
+
+
+def machine_info() -> dict[str, Any]:
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60).stderr.splitlines()[0]
+    except Exception:
+        java = "unknown"
+    versions = {}
+    for dist in ("pyspark", "delta-spark", "dbl-tempo", "feast", "duckdb", "pandas", "polars", "numpy", "pyarrow"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "cores": os.cpu_count(), "memory_gib": mem_gib, "cpu": cpu, "java": java,
+        "python": platform.python_version(), "os": platform.platform(), "versions": versions,
+    }
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"results": {}, "sizes": {}}
+
+
+def _save_results(path: Path, results: dict[str, Any]) -> None:
+    path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+
+
+def _reference(bench: str, paths: DataPaths) -> Path:
+    out = paths.folder / f"reference_{bench}.parquet"
+    if not out.exists():
+        started = time.perf_counter()
+        build = verify.asof_reference if bench == "asof" else verify.windows_reference
+        rows = build(paths.features, paths.spine, out)
+        log(f"[{bench}/{paths.size.name}] DuckDB reference: {rows:,} rows in {time.perf_counter() - started:.1f}s")
+    return out
+
+
+def _size_facts(paths: DataPaths) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    size = paths.size
+    return {
+        "features": pq.ParquetFile(paths.features).metadata.num_rows, "spine": pq.ParquetFile(paths.spine).metadata.num_rows,
+        "keys": size.n_keys, "hot_share": size.hot_share, "seed": size.seed,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.asof_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="small", help=f"comma list of {', '.join(SIZES)} (default small)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per plan (median reported; default 3)")
+    parser.add_argument("--plans", default="", help="comma list of plan names (default: all); "
+                        f"as-of: {', '.join(ASOF_PLANS)}; windows: {', '.join(WINDOW_PLANS)}")
+    parser.add_argument("--bench", default="asof,windows", help="asof, windows or both (default both)")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="cancel a run after this many seconds")
+    parser.add_argument("--shuffle-partitions", type=int, default=SHUFFLE_PARTITIONS)
+    parser.add_argument("--results", type=Path, default=RESULTS_JSON, help="JSON file the results are merged into")
+    parser.add_argument("--no-report", action="store_true", help="do not regenerate RESULTS.md and the plots")
+    args = parser.parse_args(argv)
+    args.sizes = [s for s in args.sizes.split(",") if s]
+    args.benches = [b for b in args.bench.split(",") if b]
+    args.plan_names = [p for p in args.plans.split(",") if p]
+    for size in args.sizes:
+        if size not in SIZES:
+            parser.error(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+    for bench in args.benches:
+        if bench not in BENCHES:
+            parser.error(f"unknown bench {bench!r}; choose from {', '.join(BENCHES)}")
+    known = set(ASOF_PLANS) | set(WINDOW_PLANS)
+    for name in args.plan_names:
+        if name not in known:
+            parser.error(f"unknown plan {name!r}; choose from {', '.join(sorted(known))}")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    results = _load_results(args.results)
+    results["machine"] = machine_info()
+    results["settings"] = {
+        "spark_master": "local[2]", "driver_memory": DRIVER_MEMORY, "shuffle_partitions": args.shuffle_partitions,
+        "repeats": args.repeats, "timeout_s": args.timeout_s,
+    }
+    spark = SparkHolder(args.shuffle_partitions)
+    try:
+        for size_name in args.sizes:
+            paths = ensure_data(size_name, log=log)
+            results["sizes"][size_name] = _size_facts(paths)
+            for bench in args.benches:
+                reference = _reference(bench, paths)
+                plans = [p for p in BENCHES[bench].values() if not args.plan_names or p.name in args.plan_names]
+                entries = measure_all(bench, plans, paths, reference, repeats=args.repeats,
+                                      timeout_s=args.timeout_s, spark=spark)
+                stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                for name, entry in entries.items():
+                    entry["measured_at"] = stamp
+                    results["results"].setdefault(bench, {}).setdefault(size_name, {})[name] = entry
+                _save_results(args.results, results)
+    finally:
+        spark.stop()
+    if not args.no_report:
+        from benchmarks.report import write_report
+
+        written = write_report(results)
+        log(f"wrote {', '.join(str(p.relative_to(HERE.parent)) for p in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
