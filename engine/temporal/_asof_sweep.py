@@ -8,11 +8,15 @@ it for every spine row in O(n) per key -- no per-key quadratic blow-up as in the
 The right payload travels as one struct, so the whole matched row (with its NULLs) comes back,
 not a per-column last non-null value.
 
-Order within equal times decides visibility and ties (``_ord``):
+Order within equal times decides visibility and ties (``ORDER``):
 0 = right rows that may match exactly, 1 = left rows, 2 = right rows that may not match exactly;
 then each right table's tie-breaker ascending, so the greatest tie-breaker is the last one seen.
 Forward joins are backward joins on the negated time; nearest computes both and keeps the closer
 (the backward one on equal distance, as pandas does).
+
+Hot keys (backward lookups only) are split into time slices, so no single task holds a hot key's
+whole history: the window partitions by (keys, slice), and every slice receives, per right table,
+the latest right row of the earlier slices of its key as one carried-in row.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
 LEFT_ID = "__ff_left"
 ORDER = "__ff_ord"
 TIME = "__ff_t"
+VALID = "__ff_valid"
+SLICE = "__ff_slice"
+BOUNDS = "__ff_bounds"
 KEY = "__ff_k{}"
 
 
@@ -43,10 +50,19 @@ class RightSide:
     tolerance: float | int | None  # in the units of __ff_t
 
 
-def sweep(left: DataFrame, left_payload: Sequence[str], n_keys: int, rights: Sequence[RightSide]) -> DataFrame:
+def sweep(
+    left: DataFrame,
+    left_payload: Sequence[str],
+    n_keys: int,
+    rights: Sequence[RightSide],
+    *,
+    hot_slices: DataFrame | None = None,
+) -> DataFrame:
     """Join every right side onto ``left`` (key columns ``__ff_k*``, time ``__ff_t``) in one pass.
 
     Returns the left payload columns followed by each right side's payload columns.
+    ``hot_slices``: key columns plus ``__ff_bounds`` (ascending slice start times) for the keys
+    to split by time; only valid when every right side is a backward lookup.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -54,80 +70,109 @@ def sweep(left: DataFrame, left_payload: Sequence[str], n_keys: int, rights: Seq
     keys = [KEY.format(i) for i in range(n_keys)]
     structs = [f"__ff_r{i}" for i in range(len(rights))]
     ties = [f"__ff_tb{i}" for i in range(len(rights))]
-    valid = F.lit(True)
-    for key in keys:
-        valid = valid & F.col(key).isNotNull()
-    valid = valid & F.col(TIME).isNotNull()
-
-    def null_of(frame_struct: Column) -> Column:
-        return F.lit(None).cast(frame_struct)
-
-    left_struct = F.struct(*[F.col(_q(c)) for c in left_payload])
-    parts: list[DataFrame] = []
-    left_part = left.select(
-        *keys, TIME, F.lit(1).cast("byte").alias(ORDER), valid.alias("__ff_valid"),
-        left_struct.alias(LEFT_ID),
-    )
-    # right structs: the payload plus the matched time (for tolerance and nearest)
-    right_structs = []
-    tie_types = []
-    for side in rights:
-        rs = F.struct(*[F.col(_q(c)) for c in side.payload], F.col(TIME).alias("__ff_e"))
-        right_structs.append(rs)
-        tie_cols = [F.col(c) for c in side.tie_breaker] or [F.col(_q(c)) for c in side.payload]
-        tie_types.append(F.struct(*tie_cols) if tie_cols else F.lit(0))
-    schemas = []
-    for i, side in enumerate(rights):
-        schemas.append(side.frame.select(right_structs[i].alias("s"), tie_types[i].alias("t")).schema)
-
-    left_cols = [left_part[c] for c in [*keys, TIME, ORDER, "__ff_valid", LEFT_ID]]
-    null_rights = [null_of(schemas[i]["s"].dataType).alias(structs[i]) for i in range(len(rights))]
-    null_ties = [null_of(schemas[i]["t"].dataType).alias(ties[i]) for i in range(len(rights))]
-    parts.append(left_part.select(*left_cols, *null_rights, *null_ties))
-    left_type = left_part.schema[LEFT_ID].dataType
-    for i, side in enumerate(rights):
-        frame = side.frame.where(F.col(TIME).isNotNull())
-        for key in keys:
-            frame = frame.where(F.col(key).isNotNull())
-        order = 0 if side.allow_exact_matches else 2
-        cols = [F.col(k) for k in keys] + [
-            F.col(TIME), F.lit(order).cast("byte").alias(ORDER), F.lit(None).cast("boolean").alias("__ff_valid"),
-            F.lit(None).cast(left_type).alias(LEFT_ID),
-        ]
-        for j in range(len(rights)):
-            cols.append(right_structs[i].alias(structs[j]) if j == i else null_rights[j])
-        for j in range(len(rights)):
-            cols.append(tie_types[i].alias(ties[j]) if j == i else null_ties[j])
-        parts.append(frame.select(*cols))
-
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part)
+    union = _union(left, left_payload, keys, rights, structs, ties)
     partition_cols = [F.col(k) for k in keys]
+    if hot_slices is not None:
+        if any(side.direction != "backward" for side in rights):
+            raise ValueError("hot-key slicing supports backward lookups only")
+        union = _slice(union, hot_slices, keys, structs, ties)
+        partition_cols.append(F.col(SLICE))
 
-    # Backward and forward need different sort orders; Spark sorts twice within the same
-    # partitioning (one shuffle). Only build the windows that are needed.
     def window(sign: int) -> Any:
         order = [(F.col(TIME) * sign).asc_nulls_first(), F.col(ORDER).asc(), *[F.col(t).asc_nulls_first() for t in ties]]
         return Window.partitionBy(*partition_cols).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
 
+    # Backward and forward need different sort orders: Spark sorts twice within the same
+    # partitioning (still one shuffle). Only the windows that are needed are built.
     windows: dict[int, Any] = {}
     matched: list[Column] = []
     for i, side in enumerate(rights):
+        signs = {"backward": (1,), "forward": (-1,)}.get(side.direction, (1, -1))
         candidates = []
-        for sign in ((1,) if side.direction == "backward" else (-1,) if side.direction == "forward" else (1, -1)):
+        for sign in signs:
             if sign not in windows:
                 windows[sign] = window(sign)
-            found = F.last(F.col(structs[i]), ignorenulls=True).over(windows[sign])
-            candidates.append(found)
+            candidates.append(F.last(F.col(structs[i]), ignorenulls=True).over(windows[sign]))
         matched.append(_pick(candidates, side.tolerance).alias(structs[i]))
 
-    swept = union.select(LEFT_ID, "__ff_valid", ORDER, *matched).where(F.col(ORDER) == 1)
+    swept = union.select(LEFT_ID, VALID, ORDER, *matched).where(F.col(ORDER) == 1)
     out = [F.col(f"{LEFT_ID}.{_q(c)}").alias(c) for c in left_payload]
     for i, side in enumerate(rights):
-        ok = F.col("__ff_valid")
-        out.extend(F.when(ok, F.col(structs[i])[c]).alias(c) for c in side.payload)
+        out.extend(F.when(F.col(VALID), F.col(structs[i])[c]).alias(c) for c in side.payload)
     return swept.select(*out)
+
+
+def _union(left: DataFrame, left_payload: Sequence[str], keys: list[str], rights: Sequence[RightSide],
+           structs: list[str], ties: list[str]) -> DataFrame:
+    """Left rows and every side's right rows in one frame of identical columns:
+    keys, TIME, ORDER, VALID, LEFT_ID (left row struct), one payload struct and one tie struct
+    per right side (NULL in rows of other sides)."""
+    from pyspark.sql import functions as F
+
+    valid = F.lit(True)
+    for key in keys:
+        valid = valid & F.col(key).isNotNull()
+    valid = valid & F.col(TIME).isNotNull()
+    left_part = left.select(
+        *keys, TIME, F.lit(1).cast("byte").alias(ORDER), valid.alias(VALID),
+        F.struct(*[F.col(_q(c)) for c in left_payload]).alias(LEFT_ID),
+    )
+    # each right struct: the payload plus the matched time (for tolerance and nearest)
+    payloads = [F.struct(*[F.col(_q(c)) for c in s.payload], F.col(TIME).alias("__ff_e")) for s in rights]
+    tie_values = [
+        F.struct(*([F.col(c) for c in s.tie_breaker] or [F.col(_q(c)) for c in s.payload])) for s in rights
+    ]
+    types = [s.frame.select(p.alias("p"), t.alias("t")).schema for s, p, t in zip(rights, payloads, tie_values, strict=True)]
+    null_payloads = [F.lit(None).cast(tp["p"].dataType).alias(structs[i]) for i, tp in enumerate(types)]
+    null_ties = [F.lit(None).cast(tp["t"].dataType).alias(ties[i]) for i, tp in enumerate(types)]
+    left_type = left_part.schema[LEFT_ID].dataType
+
+    union = left_part.select(*keys, TIME, ORDER, VALID, LEFT_ID, *null_payloads, *null_ties)
+    for i, side in enumerate(rights):
+        frame = side.frame.where(F.col(TIME).isNotNull())
+        for key in keys:
+            frame = frame.where(F.col(key).isNotNull())  # NULL keys never match
+        cols = [
+            *[F.col(k) for k in keys], F.col(TIME),
+            F.lit(0 if side.allow_exact_matches else 2).cast("byte").alias(ORDER),
+            F.lit(None).cast("boolean").alias(VALID), F.lit(None).cast(left_type).alias(LEFT_ID),
+            *[payloads[i].alias(structs[j]) if j == i else null_payloads[j] for j in range(len(rights))],
+            *[tie_values[i].alias(ties[j]) if j == i else null_ties[j] for j in range(len(rights))],
+        ]
+        union = union.unionByName(frame.select(*cols))
+    return union
+
+
+def _slice(union: DataFrame, hot_slices: DataFrame, keys: list[str], structs: list[str], ties: list[str]) -> DataFrame:
+    """Give every row a time slice (0 for keys that are not hot) and add, for each hot key,
+    slice and right side, the latest right row of the earlier slices (the carried-in row)."""
+    from pyspark.sql import functions as F
+
+    joined = union.join(F.broadcast(hot_slices), on=keys, how="left")
+    count_le = F.aggregate(F.col(BOUNDS), F.lit(0), lambda acc, b: acc + F.when(F.col(TIME) >= b, 1).otherwise(0))
+    slice_no = F.when(F.col(BOUNDS).isNull() | F.col(TIME).isNull(), F.lit(0)).otherwise(count_le)
+    sliced = joined.withColumn(SLICE, slice_no.cast("int"))
+    result = sliced.drop(BOUNDS)
+    hot = sliced.where(F.col(BOUNDS).isNotNull())
+    row_cols = [c for c in result.columns if c not in (*keys, SLICE)]
+    for struct, tie in zip(structs, ties, strict=True):
+        last = (
+            hot.where(F.col(struct).isNotNull())
+            .groupBy(*keys, SLICE)
+            .agg(
+                F.max_by(F.struct(*row_cols), F.struct(F.col(TIME), F.col(tie))).alias("__ff_row"),
+                F.first(F.size(BOUNDS)).alias("__ff_n"),
+            )
+            .where(F.col(SLICE) < F.col("__ff_n"))
+        )
+        # carry each slice's last row into every later slice; keep the latest source per target
+        carried = last.select(
+            *keys, F.col(SLICE).alias("__ff_src"), "__ff_row",
+            F.explode(F.sequence(F.col(SLICE) + 1, F.col("__ff_n"))).alias(SLICE),
+        )
+        best = carried.groupBy(*keys, SLICE).agg(F.max_by("__ff_row", "__ff_src").alias("__ff_row"))
+        result = result.unionByName(best.select(*keys, SLICE, "__ff_row.*"))
+    return result
 
 
 def _pick(candidates: list[Column], tolerance: float | int | None) -> Column:
@@ -138,14 +183,69 @@ def _pick(candidates: list[Column], tolerance: float | int | None) -> Column:
         return F.abs(F.col(TIME) - found["__ff_e"])
 
     def within(found: Column) -> Column:
-        if tolerance is None:
-            return found
-        return F.when(distance(found) <= F.lit(tolerance), found)
+        return found if tolerance is None else F.when(distance(found) <= F.lit(tolerance), found)
 
     if len(candidates) == 1:
         return within(candidates[0])
     back, fwd = (within(c) for c in candidates)
     return F.when(back.isNull(), fwd).when(fwd.isNull(), back).when(distance(fwd) < distance(back), fwd).otherwise(back)
+
+
+def find_hot_keys(
+    left: DataFrame,
+    rights: Sequence[RightSide],
+    n_keys: int,
+    *,
+    share: float,
+    max_slices: int = 64,
+    fraction: float = 0.02,
+    min_sample: int = 20_000,
+) -> DataFrame | None:
+    """Keys owning more than ``share`` of all rows (left + right), with time slice bounds.
+
+    One small sampling job (exact counts when the data is small). Returns a tiny DataFrame of
+    key columns and ``__ff_bounds`` to pass to :func:`sweep`, or None when no key is hot.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keys = [KEY.format(i) for i in range(n_keys)]
+    frames = [left.select(*keys, TIME)] + [r.frame.select(*keys, TIME) for r in rights]
+    both = frames[0]
+    for frame in frames[1:]:
+        both = both.unionByName(frame)
+    grid = [i / max_slices for i in range(1, max_slices)]
+    rows: list[Any] = []
+    for frac in (fraction, 1.0):
+        sample = both.sample(fraction=frac, seed=17) if frac < 1.0 else both
+        stats = (
+            sample.groupBy(*keys)
+            .agg(F.count(F.lit(1)).alias("n"), F.percentile_approx(TIME, grid, 1000).alias("q"))
+            .withColumn("total", F.sum("n").over(Window.partitionBy()))
+            .where(F.col("n") > F.col("total") * share)
+        )
+        rows = stats.collect()
+        total = rows[0]["total"] if rows else None
+        if frac == 1.0 or (total is not None and total >= min_sample):
+            break
+        if not rows and sample.count() >= min_sample:
+            return None  # nothing hot in a sample large enough to trust
+    hot = []
+    for row in rows:
+        if any(row[k] is None for k in keys) or not row["q"] or row["q"][0] is None:
+            continue
+        wanted = max_slices if share == 0 else row["n"] / (row["total"] * share) + 1
+        slices = min(max_slices, max(2, int(wanted)))
+        step = max_slices / slices
+        bounds = sorted({row["q"][round(step * j) - 1] for j in range(1, slices)})
+        hot.append((*[row[k] for k in keys], bounds))
+    if not hot:
+        return None
+    spark = left.sparkSession
+    from pyspark.sql.types import ArrayType
+
+    schema = left.select(*keys).schema.add(BOUNDS, ArrayType(left.schema[TIME].dataType))
+    return spark.createDataFrame(hot, schema)
 
 
 def _q(name: str) -> str:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError
 from engine.temporal import _checks
-from engine.temporal._asof_sweep import KEY, TIME, RightSide, sweep
+from engine.temporal._asof_sweep import KEY, TIME, RightSide, find_hot_keys, sweep
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["AsofLookup", "asof_join", "asof_join_many"]
 
 DIRECTIONS = ("backward", "forward", "nearest")
+HOT_KEY_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,16 @@ def asof_join(
     allow_exact_matches: bool = True,
     tie_breaker: str | Sequence[str] | None = None,
     suffixes: tuple[str, str] = ("", "_right"),
+    hot_key_share: float | None = HOT_KEY_SHARE,
 ) -> DataFrame:
     """Join ``right`` onto ``left`` as of each left row's time (see the module docstring for
     the contract). Same parameters and result rows as ``pandas.merge_asof``; inputs need not be
-    sorted. All arguments are checked against the schemas before any Spark job runs."""
+    sorted. All arguments are checked against the schemas before any Spark job runs.
+
+    ``hot_key_share``: for backward joins, keys owning more than this share of all rows are
+    split into time slices so one key's history is not one task's work (found with one small
+    sampling job); ``None`` turns the detection off (and the join stays fully lazy).
+    """
     l_on, r_on = _resolve_on(on, left_on, right_on)
     if by is not None and (left_by is not None or right_by is not None):
         raise InvalidArgumentError(
@@ -135,10 +142,15 @@ def asof_join(
         right=right, on=r_on, by=r_by, left_by=l_by, features=right_cols, tolerance=tolerance,
         direction=direction, allow_exact_matches=allow_exact_matches, tie_breaker=tie_breaker,
     )
-    return _join_group(left, l_on, [(lookup, right_names)], left_names, by_argument="by" if by is not None else "left_by")
+    return _join_group(
+        left, l_on, [(lookup, right_names)], left_names, by_argument="by" if by is not None else "left_by",
+        hot_key_share=hot_key_share,
+    )
 
 
-def asof_join_many(left: DataFrame, lookups: Sequence[AsofLookup], *, on: str) -> DataFrame:
+def asof_join_many(
+    left: DataFrame, lookups: Sequence[AsofLookup], *, on: str, hot_key_share: float | None = HOT_KEY_SHARE
+) -> DataFrame:
     """Join several right tables onto one spine at its time column ``on``.
 
     Lookups that use the same spine key columns are swept together in ONE pass (one shuffle of
@@ -181,7 +193,9 @@ def asof_join_many(left: DataFrame, lookups: Sequence[AsofLookup], *, on: str) -
         groups.setdefault(tuple(l_by), []).append((fixed, names))
     result = left
     for group in groups.values():
-        result = _join_group(result, on, group, {c: c for c in result.columns}, by_argument="left_by")
+        result = _join_group(
+            result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share
+        )
     return result
 
 
@@ -212,6 +226,7 @@ def _join_group(
     left_names: dict[str, str],
     *,
     by_argument: str,
+    hot_key_share: float | None,
 ) -> DataFrame:
     """Validate one group of lookups sharing the spine keys, then sweep them in one pass."""
     from pyspark.sql import functions as F
@@ -235,6 +250,10 @@ def _join_group(
         _checks.check_window(lookup.tolerance, kind, argument="tolerance")
         ties = _checks.as_list(lookup.tie_breaker, argument="tie_breaker")
         _checks.require_columns(lookup.right, ties, argument="tie_breaker", side="right")
+    if hot_key_share is not None and (
+        isinstance(hot_key_share, bool) or not isinstance(hot_key_share, (int, float)) or not 0 <= hot_key_share < 1
+    ):
+        raise InvalidArgumentError(argument="hot_key_share", expected="None or a share in [0, 1)", found=repr(hot_key_share))
     assert kind is not None
     kinds = {_checks.time_kind(left, left_on, argument="on")}
     kinds |= {_checks.time_kind(lookup.right, lookup.on, argument="on") for lookup, _ in group}
@@ -266,7 +285,10 @@ def _join_group(
                 allow_exact_matches=lookup.allow_exact_matches, tolerance=tolerance,
             )
         )
-    return sweep(left_frame, [left_names[c] for c in left.columns], len(l_by), rights)
+    hot = None
+    if hot_key_share is not None and l_by and all(side.direction == "backward" for side in rights):
+        hot = find_hot_keys(left_frame, rights, len(l_by), share=hot_key_share)
+    return sweep(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, hot_slices=hot)
 
 
 def _q(name: str) -> str:

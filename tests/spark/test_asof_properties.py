@@ -111,7 +111,8 @@ def test_asof_join_matches_pandas_merge_asof(spark, case):
     lschema = f"lid long, k string, k2 int, t {ttype}"
     rschema = f"k string, k2 int, t {ttype}, v double, seq long"
     ldf = spark.createDataFrame(left, lschema)
-    rdf = spark.createDataFrame(right, rschema).withColumn("rt", __import__("pyspark.sql.functions").sql.functions.col("t"))
+    rdf = spark.createDataFrame(right, rschema)
+    rdf = rdf.withColumn("rt", rdf["t"])
     by = ["k", "k2"] if two_keys else ["k"]
     tolerance = None if tol is None else (timedelta(minutes=tol) if timestamps else tol)
     if not two_keys:
@@ -128,3 +129,27 @@ def test_asof_join_matches_pandas_merge_asof(spark, case):
     assert got == expected
     # the right time column is kept, suffixed
     assert "t_right" in out.columns
+
+
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=cases())
+def test_hot_key_time_slicing_gives_the_same_rows(spark, case):
+    """Force every key to be 'hot' (share 0) so each is cut into time slices with carried-in
+    rows: the result must still equal pandas.merge_asof (backward lookups only)."""
+    timestamps, two_keys, left, right, _direction, exact, tol, use_tie = case
+    ttype = "timestamp" if timestamps else "long"
+    ldf = spark.createDataFrame(left, f"lid long, k string, k2 int, t {ttype}")
+    rdf = spark.createDataFrame(right, f"k string, k2 int, t {ttype}, v double, seq long")
+    rdf = rdf.withColumn("rt", rdf["t"])
+    by = ["k", "k2"] if two_keys else ["k"]
+    if not two_keys:
+        rdf = rdf.drop("k2")
+    tolerance = None if tol is None else (timedelta(minutes=tol) if timestamps else tol)
+    out = asof_join(
+        ldf, rdf, on="t", by=by, allow_exact_matches=exact, tolerance=tolerance,
+        tie_breaker="seq" if use_tie else None, hot_key_share=0.0,
+    )
+    got = Counter((r.lid, _norm(r.rt), _norm(r.v), _norm(r.seq)) for r in out.collect())
+    expected = _reference(left, right, by=by, direction="backward", exact=exact, tol=tol, timestamps=timestamps, use_tie=use_tie)
+    assert got == expected
