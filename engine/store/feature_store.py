@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
     from engine.pipelines.feature import FeaturePipeline
+    from engine.store.feature_view import FeatureView
+    from engine.store.training_dataset import TrainingDataset
 
 __all__ = ["FeatureStore"]
 
@@ -232,6 +234,30 @@ class FeatureStore:
             [i.node for i in pipeline.inputs.values()], pipeline.output.node, properties={"pipeline": pipeline.name}
         )
         return pipeline
+
+    # -- feature views and training datasets (engine.store.feature_view / training_dataset) -----
+
+    def create_feature_view(self, name: str, version: int = 1, **kwargs: Any) -> FeatureView:
+        """Define and register a feature view; see :func:`engine.store.feature_view.create_feature_view`."""
+        from engine.store.feature_view import create_feature_view
+
+        return create_feature_view(self, name, version, **kwargs)
+
+    def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
+        from engine.store.feature_view import get_feature_view
+
+        return get_feature_view(self, name, version)
+
+    def create_training_dataset(self, view: FeatureView, **kwargs: Any) -> TrainingDataset:
+        """Materialise a view's training data; see :func:`engine.store.training_dataset.create_training_dataset`."""
+        from engine.store.training_dataset import create_training_dataset
+
+        return create_training_dataset(self, view, **kwargs)
+
+    def get_training_dataset(self, view_name: str, view_version: int, version: int | None = None) -> TrainingDataset:
+        from engine.store.training_dataset import get_training_dataset
+
+        return get_training_dataset(self, view_name, view_version, version)
 
     # -- internals shared with FeatureGroup -----------------------------------------------------
 

@@ -92,7 +92,7 @@ class Entity:
         return {
             "kind": self.kind, "parent": self.parent, "name": self.name, "version": self.version,
             "description": self.description, "tags": list(self.tags), "data_type": self.data_type,
-            "definition": json.dumps(dict(self.definition), sort_keys=True, default=str),
+            "definition": json.dumps(dict(self.definition), default=str),  # key order kept (suite labels)
         }
 
     @classmethod
@@ -239,16 +239,20 @@ class Registry:
     ) -> None:
         """Record ``src -> dst`` (or several sources -> ``dst``) in one MERGE; re-recording replaces the properties."""
         sources = [src] if isinstance(src, Node) else list(src)
-        for node in [*sources, dst]:
-            if not isinstance(node, Node):
-                raise InvalidArgumentError(argument="src/dst", expected="engine.store.registry.Node", found=repr(node))
-        text = json.dumps(dict(properties or {}), sort_keys=True, default=str)
-        rows = [
-            {"src_kind": s.kind, "src_name": s.name, "src_version": s.version, "dst_kind": dst.kind,
-             "dst_name": dst.name, "dst_version": dst.version, "properties": text}
-            for s in dict.fromkeys(sources)
-        ]
-        self._write("lineage", _TABLES["lineage"], rows, keys=_EDGE_KEYS)
+        self.record_edges([Edge(s, dst, dict(properties or {})) for s in sources])
+
+    def record_edges(self, edges: Iterable[Edge]) -> None:
+        """Record many edges in one MERGE (keyed by both nodes; properties replaced)."""
+        rows: dict[tuple[Node, Node], dict[str, Any]] = {}
+        for edge in edges:
+            if not isinstance(edge, Edge) or not all(isinstance(n, Node) for n in (edge.src, edge.dst)):
+                raise InvalidArgumentError(argument="edges", expected="Edge(src: Node, dst: Node)", found=repr(edge))
+            rows[(edge.src, edge.dst)] = {
+                "src_kind": edge.src.kind, "src_name": edge.src.name, "src_version": edge.src.version,
+                "dst_kind": edge.dst.kind, "dst_name": edge.dst.name, "dst_version": edge.dst.version,
+                "properties": json.dumps(dict(edge.properties), sort_keys=True, default=str),
+            }
+        self._write("lineage", _TABLES["lineage"], list(rows.values()), keys=_EDGE_KEYS)
 
     def lineage(
         self, node: Node | str, *, direction: Literal["upstream", "downstream", "both"] = "both"

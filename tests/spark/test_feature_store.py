@@ -65,7 +65,7 @@ def frame(spark, data, schema=SCHEMA):
 def test_create_get_list_search(store, weather):
     assert weather.features == ["temp", "sky"]
     assert weather.path.endswith("/feature_groups/weather/v1")
-    planes = store.create_feature_group(
+    store.create_feature_group(
         "planes", 2, primary_key=["tailnum"], event_time="since",
         schema="tailnum STRING, since TIMESTAMP, seats INT COMMENT 'number of seats'", tags=["static"],
     )

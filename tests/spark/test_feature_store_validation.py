@@ -1,0 +1,58 @@
+"""Expectation suites attached to feature groups: ``reject`` writes nothing and raises,
+``quarantine`` sets failing rows aside and writes the rest; reports are stored; a suite given
+as YAML survives the round trip through the registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from engine.errors import ValidationFailedError
+from engine.store.feature_store import FeatureStore
+from engine.validation import Expectation, ExpectationSuite
+
+SCHEMA = "origin STRING, ts TIMESTAMP, temp DOUBLE"
+TEMP_RANGE = Expectation("expect_column_values_to_be_between", {"column": "temp", "min_value": -20, "max_value": 120})
+
+
+def at(hour: int) -> datetime:
+    return datetime(2013, 1, 1, hour, tzinfo=UTC)
+
+
+def test_reject_policy_raises_and_writes_nothing(spark, tmp_path):
+    store = FeatureStore(spark, tmp_path / "store")
+    group = store.create_feature_group(
+        "weather", primary_key="origin", event_time="ts", schema=SCHEMA, statistics=False,
+        expectations=ExpectationSuite("weather", (TEMP_RANGE,), policy="reject"),
+    )
+    before = group.delta_version()
+    with pytest.raises(ValidationFailedError) as err:
+        group.insert(spark.createDataFrame([("JFK", at(1), 30.0), ("LGA", at(1), 999.0)], SCHEMA))
+    assert err.value.params["failed"] == 1 and TEMP_RANGE.label in err.value.params["failures"][0]
+    assert group.delta_version() == before
+    reports = group.validation_reports().collect()
+    assert [(r["success"], r["target_version"], r["failed_expectations"]) for r in reports] == [(False, before, 1)]
+
+
+def test_quarantine_policy_sets_failing_rows_aside(spark, tmp_path):
+    suite_file = tmp_path / "weather.yaml"
+    suite_file.write_text(
+        "name: weather\npolicy: quarantine\nexpectations:\n"
+        "  - type: expect_column_values_to_be_between\n    kwargs: {column: temp, min_value: -20, max_value: 120}\n"
+    )
+    store = FeatureStore(spark, tmp_path / "store")
+    store.create_feature_group("weather", primary_key="origin", event_time="ts", schema=SCHEMA, statistics=False,
+                               expectations=str(suite_file))
+    group = store.get_feature_group("weather")  # the suite comes back from the registry
+    assert group.expectations.to_dict()["policy"] == "quarantine"
+
+    commit = group.insert(
+        spark.createDataFrame([("JFK", at(1), 30.0), ("LGA", at(1), 999.0), ("EWR", at(1), None)], SCHEMA)
+    )
+    assert commit.rows == 2
+    assert sorted(r["origin"] for r in group.read().collect()) == ["EWR", "JFK"]
+    quarantined = group.quarantine().collect()
+    assert [(r["origin"], r["temp"], r["_failed_expectations"]) for r in quarantined] == [("LGA", 999.0, [TEMP_RANGE.label])]
+    [report] = group.validation_reports().collect()
+    assert (report["success"], report["quarantined_rows"], report["target_version"]) == (False, 1, commit.delta_version)
