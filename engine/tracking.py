@@ -24,6 +24,10 @@ __all__ = ["artifact_root", "configure_tracking", "default_warehouse", "ensure_e
 log = logging.getLogger(__name__)
 
 _SQLITE = "sqlite:///"
+# MLflow mirrors set_tracking_uri / set_registry_uri into $MLFLOW_TRACKING_URI / $MLFLOW_REGISTRY_URI
+# (for subprocesses). Remember what this module set, so a later call with another warehouse is not
+# mistaken for a user's explicit choice.
+_ours: dict[str, str | None] = {"tracking": None, "registry": None}
 
 
 def default_warehouse() -> Path:
@@ -38,20 +42,27 @@ def configure_tracking(warehouse: Path | None = None) -> str:
     ``warehouse`` (default :func:`default_warehouse`). Returns the tracking URI."""
     import mlflow
 
-    uri = MLFLOW_TRACKING_URI.get()
-    if uri is None:
+    env_uri = MLFLOW_TRACKING_URI.get()
+    if env_uri is not None and env_uri != _ours["tracking"]:
+        uri, embedded = env_uri, False
+        log.info("MLflow tracking: %s (from $%s)", uri, MLFLOW_TRACKING_URI.name)
+    else:
         folder = Path(warehouse if warehouse is not None else default_warehouse()).expanduser().resolve()
         (folder / "mlartifacts").mkdir(parents=True, exist_ok=True)
-        uri = _SQLITE + str(folder / "mlflow.db")
+        uri, embedded = _SQLITE + str(folder / "mlflow.db"), True
         log.info("MLflow tracking and registry: embedded SQLite %s", folder / "mlflow.db")
-    else:
-        log.info("MLflow tracking: %s (from $%s)", uri, MLFLOW_TRACKING_URI.name)
     mlflow.set_tracking_uri(uri)
+    _ours["tracking"] = uri if embedded else None
     registry = MLFLOW_REGISTRY_URI.get()
-    if registry is not None:
-        mlflow.set_registry_uri(registry)
-    elif uri.startswith(_SQLITE):
+    if registry is not None and registry != _ours["registry"]:
+        mlflow.set_registry_uri(registry)  # the user's choice
+        _ours["registry"] = None
+    elif embedded:
         mlflow.set_registry_uri(uri)
+        _ours["registry"] = uri
+    elif _ours["registry"] is not None:  # was an embedded DB: back to MLflow's default for this URI
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        _ours["registry"] = None
     return uri
 
 
@@ -82,6 +93,7 @@ def ensure_experiment(name: str) -> str:
     """The id of experiment ``name``, created if missing (embedded: artifacts in the warehouse)."""
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError(argument="experiment", expected="a non-empty experiment name", found=repr(name))
@@ -97,4 +109,10 @@ def ensure_experiment(name: str) -> str:
     root = artifact_root(mlflow.get_tracking_uri())
     location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'experiment'}" if root else None
     log.info("Creating MLflow experiment %r", name)
-    return str(client.create_experiment(name, artifact_location=location))
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:  # created meanwhile by a concurrent run
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)

@@ -61,13 +61,6 @@ _SPARK_TUNABLE: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
-# Types MLflow's skops serialisation must be told to trust when it reloads a model we just fitted
-# (skops refuses unknown types by default; these are the fitted trees' arrays).
-SKOPS_TRUSTED: dict[str, list[str]] = {
-    "sklearn_gbt": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
-    "sklearn_logreg": [],
-}
-
 # Internal column names of the Spark pipeline (never clash with user columns in practice).
 FEATURES_COL = "__ff_features"
 LABEL_COL = "__ff_label"

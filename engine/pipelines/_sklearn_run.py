@@ -98,14 +98,12 @@ class SklearnRun:
         import mlflow
         from mlflow.models import infer_signature
 
-        from engine.pipelines._models import SKOPS_TRUSTED
-
         example = self.x_val.head(5).reset_index(drop=True)
         signature = infer_signature(example, self.model.predict_proba(example))
         info = mlflow.sklearn.log_model(
             self.model, name="model", signature=signature, input_example=example,
             pyfunc_predict_fn="predict_proba", metadata=metadata, pip_requirements=_requirements("scikit-learn", "skops"),
-            skops_trusted_types=SKOPS_TRUSTED[self.config.family] or None,
+            skops_trusted_types=_skops_types(self.model),
         )
         return str(info.model_uri)
 
@@ -130,6 +128,16 @@ def _labels(values: np.ndarray, *, side: str, label: str) -> np.ndarray:
         raise InvalidArgumentError(argument=side, expected=f"both label values 0 and 1 in {label!r}",
                                    found=f"only {sorted(int(c) for c in classes)}")
     return values.astype("int64")
+
+
+def _skops_types(model: Any) -> list[str] | None:
+    """The types skops does not trust by default in the model fitted just now, in this process
+    (e.g. gradient boosting's tree arrays); MLflow checks the saved file reloads with exactly these."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    log.debug("skops types trusted for the logged model: %s", untrusted)
+    return list(untrusted) or None
 
 
 def _requirements(*packages: str) -> list[str]:

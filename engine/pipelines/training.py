@@ -132,9 +132,9 @@ class RegistrationResult:
     """One model version registered by :func:`register_best`, and whether it took the alias."""
 
     name: str
-    version: str
+    version: int
     promoted: bool
-    previous_champion_version: str | None
+    previous_champion_version: int | None
     previous_metric: float | None
     alias: str = "champion"
     metric: str = "roc_auc"
@@ -446,7 +446,7 @@ def register_best(
     except MlflowException:  # no such model or no such alias yet
         champion = None
     if champion is not None:
-        previous_version = str(champion.version)
+        previous_version = int(champion.version)
         previous_metric = _version_metric(client, champion, metric)
 
     version_tags = {
@@ -474,7 +474,7 @@ def register_best(
     log.info("Registered %s version %s; alias %r %s: %s", name, version.version, alias,
              "moved" if promoted else "unchanged", reason)
     return RegistrationResult(
-        name=name, version=str(version.version), promoted=promoted, previous_champion_version=previous_version,
+        name=name, version=int(version.version), promoted=promoted, previous_champion_version=previous_version,
         previous_metric=previous_metric, alias=alias, metric=metric, value=value,
     )
 
