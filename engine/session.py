@@ -111,6 +111,10 @@ def spark_settings(profile: SparkProfile, overrides: Mapping[str, Any] | None = 
         if not warehouse.is_absolute():
             warehouse = project_root() / warehouse
         settings["spark.sql.warehouse.dir"] = str(warehouse / "spark-warehouse")
+    # Python workers must run the driver's interpreter (the venv with pyarrow, pandas, the engine),
+    # not whatever `python3` is first on PATH.
+    if not os.environ.get("PYSPARK_PYTHON"):
+        settings["spark.pyspark.python"] = sys.executable
     settings.update({k: str(v) for k, v in profile.conf.items()})
     settings.update({k: str(v) for k, v in (overrides or {}).items()})
     if profile.delta_packages and "spark.jars" not in settings:

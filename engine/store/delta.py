@@ -39,6 +39,7 @@ __all__ = [
     "range_predicate",
     "read",
     "replace_range",
+    "replace_where",
     "table_exists",
     "upsert",
 ]
@@ -237,6 +238,28 @@ def replace_range(
                 found="rows outside the range", hint="Nothing was written.",
             ) from err
         raise
+    return current_version(spark, path)
+
+
+def replace_where(spark: SparkSession, path: str, df: DataFrame, *, column: str, value: str | int) -> int:
+    """Replace exactly the rows with ``column == value`` by ``df`` (all of whose rows must have
+    that value), in one commit. Idempotent; used to re-write one batch of predictions."""
+    import re
+
+    _require_table(spark, path)
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.:\-]{1,200}", value))
+    ):
+        raise InvalidArgumentError(
+            argument="value", expected="an integer or a string of letters, digits, '_', '.', ':', '-'", found=repr(value)
+        )
+    table_schema = read(spark, path).schema
+    if column not in table_schema.fieldNames():
+        raise ColumnNotFoundError(argument="column", column=column, side="table", available=table_schema.fieldNames())
+    check_schema(df.schema, table_schema, target=str(path))
+    literal = str(value) if isinstance(value, int) else f"'{value}'"
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", f"{quote_identifier(column)} = {literal}")
+    _retry(lambda: writer.save(str(path)), target=str(path))
     return current_version(spark, path)
 
 

@@ -1,0 +1,432 @@
+"""Feature views: which features to look up for a spine, point-in-time correct.
+
+A :class:`FeatureView` names a spine time column, the label columns, a list of
+:class:`FeatureLookup` (a feature group version, its features, a lookback and a prefix) and
+:class:`OnDemandFeature` functions. ``lookup(spine)`` takes, for every spine row, the latest row
+of every group at or before the spine row's time within its lookback (the temporal core's as-of
+join, all lookups sharing spine keys in one pass), then applies the on-demand functions. The same
+code path serves training data (``training_data``) and batch scoring (``batch_data``), so there is
+no training/serving skew. Each lookup also returns its source event time (``<prefix><event_time>``)
+for audits and for on-demand features such as "minutes since the observation".
+
+On-demand features are plain, importable Python functions (``module:function``) of spine columns
+and looked-up features; they are stored by reference, so a model that records its view can apply
+them again at scoring time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+from engine.store.names import check_name
+from engine.store.registry import Entity, Node
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from engine.store.feature_group import FeatureGroup
+    from engine.store.feature_store import FeatureStore
+
+__all__ = ["FeatureLookup", "FeatureView", "OnDemandFeature", "create_feature_view", "get_feature_view"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureLookup:
+    """Look features up from one feature group.
+
+    ``keys`` maps the group's primary key columns to spine columns (default: same names).
+    ``lookback`` bounds how old a feature row may be (``None``: any age). Output columns are
+    ``prefix + feature`` and ``prefix + event_time``; the default prefix is ``"<group>__"``.
+    """
+
+    feature_group: str
+    version: int | None = None
+    features: Sequence[str] | None = None
+    lookback: timedelta | None = None
+    prefix: str | None = None
+    keys: Mapping[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature_group": self.feature_group, "version": self.version,
+            "features": None if self.features is None else list(self.features),
+            "lookback_seconds": None if self.lookback is None else self.lookback.total_seconds(),
+            "prefix": self.prefix, "keys": None if self.keys is None else dict(self.keys),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureLookup:
+        seconds = data.get("lookback_seconds")
+        return cls(
+            feature_group=data["feature_group"], version=data.get("version"), features=data.get("features"),
+            lookback=None if seconds is None else timedelta(seconds=seconds), prefix=data.get("prefix"),
+            keys=data.get("keys"),
+        )
+
+
+@dataclass(frozen=True)
+class OnDemandFeature:
+    """``name = function(*inputs)`` per row; ``function`` is importable (or ``"module:function"``).
+
+    NULL inputs arrive as ``None``; ``return_type`` is a Spark SQL type name.
+    """
+
+    name: str
+    function: Callable[..., Any] | str
+    inputs: Sequence[str]
+    return_type: str = "double"
+
+    @property
+    def reference(self) -> str:
+        if isinstance(self.function, str):
+            return self.function
+        return f"{self.function.__module__}:{self.function.__qualname__}"
+
+    def resolve(self) -> Callable[..., Any]:
+        return resolve_function(self.reference, argument=f"on_demand[{self.name}].function")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "function": self.reference, "inputs": list(self.inputs), "return_type": self.return_type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OnDemandFeature:
+        return cls(name=data["name"], function=data["function"], inputs=tuple(data["inputs"]), return_type=data["return_type"])
+
+
+def resolve_function(reference: str, *, argument: str) -> Callable[..., Any]:
+    """Import ``module:qualname``; anything not importable (lambdas, closures) is an error."""
+    module_name, _, qualname = reference.partition(":")
+    if not module_name or not qualname or "<" in qualname:
+        raise InvalidArgumentError(
+            argument=argument, expected="an importable top-level function ('module:function')", found=repr(reference),
+            hint="Lambdas and nested functions cannot be stored with a feature view or a model.",
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as err:
+        raise InvalidArgumentError(
+            argument=argument, expected="an importable function", found=repr(reference), hint=str(err)
+        ) from None
+    if not callable(target):
+        raise InvalidArgumentError(argument=argument, expected="a callable", found=repr(reference))
+    return target
+
+
+@dataclass
+class _ResolvedLookup:
+    lookup: FeatureLookup
+    group: FeatureGroup
+    features: list[str]
+    spine_keys: list[str]
+    prefix: str
+    time_column: str
+
+
+@dataclass
+class FeatureView:
+    """A named, versioned set of feature lookups and on-demand features over a spine."""
+
+    store: FeatureStore
+    name: str
+    version: int
+    spine_time: str
+    labels: list[str]
+    lookups: list[FeatureLookup]
+    on_demand: list[OnDemandFeature] = field(default_factory=list)
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    spine_source: str | None = None  # a Delta table with the labelled spine, for time-range datasets
+
+    # -- definition ----------------------------------------------------------------------------
+
+    @property
+    def node(self) -> Node:
+        return Node("feature_view", self.name, self.version)
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "spine_time": self.spine_time, "labels": list(self.labels),
+            "lookups": [lk.to_dict() for lk in self.lookups], "on_demand": [od.to_dict() for od in self.on_demand],
+            "spine_source": self.spine_source,
+        }
+
+    def to_entity(self) -> Entity:
+        return Entity(
+            kind="feature_view", name=self.name, version=self.version, description=self.description,
+            tags=tuple(self.tags), definition=self.definition(),
+        )
+
+    @classmethod
+    def from_entity(cls, store: FeatureStore, entity: Entity) -> FeatureView:
+        d = entity.definition
+        return cls(
+            store=store, name=entity.name, version=int(entity.version or 0), spine_time=d["spine_time"],
+            labels=list(d["labels"]), lookups=[FeatureLookup.from_dict(x) for x in d["lookups"]],
+            on_demand=[OnDemandFeature.from_dict(x) for x in d["on_demand"]], description=entity.description,
+            tags=list(entity.tags), spine_source=d.get("spine_source"),
+        )
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """What a model records to find this view again: store root, name, version."""
+        return {"store_root": self.store.root, "name": self.name, "version": self.version}
+
+    def resolved(self) -> list[_ResolvedLookup]:
+        """Each lookup with its group, features, spine keys, prefix and output time column (validated)."""
+        out = []
+        for i, lookup in enumerate(self.lookups):
+            group = self.store.get_feature_group(lookup.feature_group, lookup.version)
+            features = list(lookup.features) if lookup.features is not None else group.features
+            for feature in features:
+                if feature not in group.features:
+                    raise ColumnNotFoundError(
+                        argument=f"lookups[{i}].features", column=feature,
+                        side=f"feature group {group.name} v{group.version}", available=group.features,
+                    )
+            mapping = dict(lookup.keys or {})
+            unknown = sorted(set(mapping) - set(group.primary_key))
+            if unknown:
+                raise ColumnNotFoundError(
+                    argument=f"lookups[{i}].keys", column=unknown[0], side=f"primary key of {group.name}",
+                    available=group.primary_key,
+                )
+            prefix = f"{group.name}__" if lookup.prefix is None else lookup.prefix
+            out.append(_ResolvedLookup(
+                lookup=lookup, group=group, features=features,
+                spine_keys=[mapping.get(k, k) for k in group.primary_key], prefix=prefix,
+                time_column=f"{prefix}{group.event_time}",
+            ))
+        return out
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model inputs: looked-up features (with prefixes) then on-demand features."""
+        names = [r.prefix + f for r in self.resolved() for f in r.features]
+        return names + [od.name for od in self.on_demand]
+
+    @property
+    def spine_columns(self) -> list[str]:
+        """Columns a spine must have for scoring: every lookup's keys and the spine time."""
+        cols: list[str] = []
+        for r in self.resolved():
+            cols += [k for k in r.spine_keys if k not in cols]
+        return [*cols, self.spine_time] if self.spine_time not in cols else cols
+
+    @property
+    def max_lookback(self) -> timedelta:
+        return max((lk.lookback for lk in self.lookups if lk.lookback is not None), default=timedelta(0))
+
+    def source_versions(self) -> dict[str, int]:
+        """The current Delta version of every source feature group, keyed ``name:v<version>``."""
+        return {_group_key(r.group): r.group.delta_version() for r in self.resolved()}
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def lookup(
+        self,
+        spine: DataFrame,
+        *,
+        as_of_versions: Mapping[str, int] | None = None,
+        as_of_timestamp: datetime | None = None,
+    ) -> DataFrame:
+        """Spine + features as of each spine row's time (+ each lookup's source event time) +
+        on-demand features. ``as_of_versions`` (``{"group:v1": delta_version}``) reads the
+        groups at those Delta versions, e.g. to rebuild a training dataset; ``as_of_timestamp``
+        reads them as they were at that instant."""
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        from engine.temporal import AsofLookup, asof_join_many
+
+        resolved = self.resolved()
+        self._check_spine(spine, resolved, argument="spine")
+        versions = dict(as_of_versions or {})
+        lookups = []
+        for r in resolved:
+            version = versions.get(_group_key(r.group))
+            frame = r.group.read(as_of_version=version, as_of_timestamp=None if version is not None else as_of_timestamp)
+            renamed = frame.select(
+                *[F.col(k).alias(s) for k, s in zip(r.group.primary_key, r.spine_keys, strict=True)],
+                F.col(r.group.event_time),
+                *[F.col(f) for f in r.features],
+                *([F.col(r.group.tie_breaker)] if r.group.tie_breaker else []),
+            )
+            payload = list(r.features)
+            lookups.append(AsofLookup(
+                renamed, on=r.group.event_time, by=r.spine_keys, features=payload,
+                tolerance=r.lookup.lookback, tie_breaker=r.group.tie_breaker, prefix=r.prefix,
+                time_alias=r.time_column,
+            ))
+        result = asof_join_many(spine, lookups, on=self.spine_time)
+        for od in self.on_demand:
+            fn = od.resolve()
+            missing = [c for c in od.inputs if c not in result.columns]
+            if missing:
+                raise ColumnNotFoundError(
+                    argument=f"on_demand[{od.name}].inputs", column=missing[0], side="spine and looked-up", available=result.columns
+                )
+            udf = F.udf(fn, T._parse_datatype_string(od.return_type), useArrow=True)
+            result = result.withColumn(od.name, udf(*[F.col(_q(c)) for c in od.inputs]))
+        return result
+
+    def training_data(self, spine: DataFrame, *, as_of_versions: Mapping[str, int] | None = None) -> DataFrame:
+        """Point-in-time correct training rows: spine (with its labels) + features."""
+        missing = [c for c in self.labels if c not in spine.columns]
+        if missing:
+            raise ColumnNotFoundError(argument="labels", column=missing[0], side="spine", available=spine.columns)
+        return self.lookup(spine, as_of_versions=as_of_versions)
+
+    def batch_data(
+        self,
+        spine: DataFrame,
+        *,
+        as_of_versions: Mapping[str, int] | None = None,
+        as_of_timestamp: datetime | None = None,
+    ) -> DataFrame:
+        """Features for scoring: the spine needs only keys and times (labels are not required)."""
+        return self.lookup(spine, as_of_versions=as_of_versions, as_of_timestamp=as_of_timestamp)
+
+    def _check_spine(self, spine: DataFrame, resolved: list[_ResolvedLookup], *, argument: str) -> None:
+        from pyspark.sql import types as T
+
+        needed = [self.spine_time] + [k for r in resolved for k in r.spine_keys]
+        for column in needed:
+            if column not in spine.columns:
+                raise ColumnNotFoundError(
+                    argument=argument, column=column, side="spine", available=spine.columns,
+                    hint=f"Feature view {self.name} v{self.version} needs keys and the time column {self.spine_time!r}.",
+                )
+        dtype = spine.schema[self.spine_time].dataType
+        if not isinstance(dtype, T.TimestampType) or isinstance(dtype, T.TimestampNTZType):
+            raise ColumnTypeError(
+                argument=argument, column=self.spine_time, expected="TIMESTAMP (a UTC instant)", found=dtype.simpleString()
+            )
+
+
+def validate_view(view: FeatureView) -> None:
+    """Check a view before registering it: groups, features, keys, names, lookbacks, functions."""
+    check_name(view.name, argument="name")
+    if not isinstance(view.spine_time, str) or not view.spine_time:
+        raise InvalidArgumentError(argument="spine_time", expected="a column name", found=repr(view.spine_time))
+    if not view.lookups and not view.on_demand:
+        raise InvalidArgumentError(argument="lookups", expected="at least one lookup or on-demand feature", found="none")
+    for i, lookup in enumerate(view.lookups):
+        if not isinstance(lookup, FeatureLookup):
+            raise InvalidArgumentError(argument=f"lookups[{i}]", expected="a FeatureLookup", found=repr(lookup))
+        if lookup.lookback is not None and (not isinstance(lookup.lookback, timedelta) or lookup.lookback <= timedelta(0)):
+            raise InvalidArgumentError(
+                argument=f"lookups[{i}].lookback", expected="a timedelta > 0 (or None for any age)", found=repr(lookup.lookback)
+            )
+        if lookup.prefix:
+            check_name(lookup.prefix.rstrip("_") or "_", argument=f"lookups[{i}].prefix")
+    resolved = view.resolved()  # unknown groups / features / keys raise here
+    names = [r.prefix + f for r in resolved for f in r.features] + [r.time_column for r in resolved]
+    for od in view.on_demand:
+        if not isinstance(od, OnDemandFeature):
+            raise InvalidArgumentError(argument="on_demand", expected="OnDemandFeature items", found=repr(od))
+        check_name(od.name, argument="on_demand.name")
+        fn = od.resolve()
+        if not isinstance(od.function, str) and fn is not od.function:
+            raise InvalidArgumentError(
+                argument=f"on_demand[{od.name}].function", expected="an importable top-level function",
+                found=od.reference, hint="It must be reachable as module:function to be stored.",
+            )
+        try:
+            inspect.signature(fn).bind(*od.inputs)
+        except TypeError:
+            raise InvalidArgumentError(
+                argument=f"on_demand[{od.name}].inputs", expected=f"arguments accepted by {od.reference}",
+                found=list(od.inputs),
+            ) from None
+        names.append(od.name)
+    duplicates = sorted({n for n in names if names.count(n) > 1} | (set(names) & {view.spine_time, *view.labels}))
+    if duplicates:
+        raise InvalidArgumentError(
+            argument="lookups.prefix", expected="unique output column names", found=f"duplicates {duplicates}",
+            hint="Give lookups distinct prefixes.",
+        )
+
+
+def _group_key(group: FeatureGroup) -> str:
+    return f"{group.name}:v{group.version}"
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def create_feature_view(
+    store: FeatureStore,
+    name: str,
+    version: int = 1,
+    *,
+    spine_time: str,
+    labels: Sequence[str] = (),
+    lookups: Sequence[FeatureLookup] = (),
+    on_demand: Sequence[OnDemandFeature] = (),
+    description: str = "",
+    tags: Sequence[str] = (),
+    spine_source: str | None = None,
+    exist_ok: bool = False,
+) -> FeatureView:
+    """Define, check and register a feature view (see :class:`FeatureView`). Lookups without a
+    version are pinned to the group's latest version now, so the view's meaning never drifts."""
+    from engine.errors import AlreadyExistsError
+
+    check_name(name, argument="name")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidArgumentError(argument="version", expected="an integer >= 1", found=repr(version))
+    if isinstance(labels, str):
+        labels = [labels]
+    pinned = []
+    for i, lookup in enumerate(lookups):
+        if not isinstance(lookup, FeatureLookup):
+            raise InvalidArgumentError(argument=f"lookups[{i}]", expected="a FeatureLookup", found=repr(lookup))
+        group = store.get_feature_group(lookup.feature_group, lookup.version)
+        pinned.append(FeatureLookup(
+            feature_group=lookup.feature_group, version=group.version,
+            features=None if lookup.features is None else list(lookup.features), lookback=lookup.lookback,
+            prefix=lookup.prefix, keys=None if lookup.keys is None else dict(lookup.keys),
+        ))
+    view = FeatureView(
+        store=store, name=name, version=version, spine_time=spine_time, labels=list(labels), lookups=pinned,
+        on_demand=list(on_demand), description=description, tags=list(tags), spine_source=spine_source,
+    )
+    validate_view(view)
+    existing = [e for e in store.registry.entities(kind="feature_view", name=name) if e.version == version]
+    if existing:
+        if exist_ok and existing[0].definition == view.to_entity().definition:
+            return FeatureView.from_entity(store, existing[0])
+        raise AlreadyExistsError(
+            kind="feature view", name=f"{name} v{version}",
+            hint="Create a new version to change it" + ("" if exist_ok else ", or pass exist_ok=True to reuse it") + ".",
+        )
+    store.registry.register([view.to_entity()])
+    store.registry.record_lineage(
+        [Node("feature_group", lk.feature_group, lk.version) for lk in pinned], view.node,
+    )
+    log.info("registered feature view %s v%d: %d features", name, version, len(view.feature_names))
+    return view
+
+
+def get_feature_view(store: FeatureStore, name: str, version: int | None = None) -> FeatureView:
+    """The registered view ``name`` (its latest version when ``version`` is None)."""
+    from engine.errors import NotFoundError
+
+    check_name(name, argument="name")
+    found = {e.version: e for e in store.registry.entities(kind="feature_view", name=name)}
+    if not found or (version is not None and version not in found):
+        known = sorted({e.name for e in store.registry.entities(kind="feature_view")})
+        raise NotFoundError(kind="feature view", name=f"{name!r} v{version}", hint=f"Known views: {known}; versions: {sorted(found)}.")
+    return FeatureView.from_entity(store, found[max(found) if version is None else version])
