@@ -178,8 +178,9 @@ class FeatureGroup:
         if not isinstance(df, SparkDataFrame):
             raise InvalidArgumentError(argument="df", expected="a Spark DataFrame", found=type(df).__name__)
         new_columns = self._check_schema(df, evolve_schema=evolve_schema)
-        data = df.select(*[delta.quote_identifier(c) for c in [*self.schema.fieldNames(), *new_columns]])
-        data = data.persist(StorageLevel.MEMORY_AND_DISK)
+        cached = df.select(*[delta.quote_identifier(c) for c in [*self.schema.fieldNames(), *new_columns]])
+        cached = cached.persist(StorageLevel.MEMORY_AND_DISK)  # checks, validation, write, statistics: one evaluation
+        data = cached
         try:
             self._check_keys(data, time_range)
             if self.tie_breaker:
@@ -198,7 +199,7 @@ class FeatureGroup:
             log.info("%s: committed Delta version %d (%s, %d rows)", self._target, version, commit.operation, commit.rows)
             return commit
         finally:
-            data.unpersist()
+            cached.unpersist()
 
     # -- checks (schema only, or one aggregation; nothing written yet) --------------------------
 
