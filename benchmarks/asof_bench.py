@@ -26,6 +26,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ class SparkHolder:
             started = time.perf_counter()
             self._spark = build_spark("local", spark_settings(self.shuffle_partitions))
             self._spark.sparkContext.setLogLevel("ERROR")
-            log(f"SparkSession ready in {time.perf_counter() - started:.1f}s (not timed)")
+            _warm_up(self._spark)
+            log(f"SparkSession ready and warmed up in {time.perf_counter() - started:.1f}s (not timed)")
         return self._spark
 
     def kill(self) -> None:
@@ -104,6 +106,25 @@ class SparkHolder:
         if self._spark is not None and self._owned:
             self._spark.stop()
         self._spark = None
+
+
+def _warm_up(spark) -> None:
+    """One untimed query through the operators the plans use (Parquet scan and write, shuffle,
+    sort, window, join, aggregate), so the first plan after a JVM start does not pay for
+    class loading and JIT compilation alone."""
+    import tempfile
+
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    with tempfile.TemporaryDirectory(prefix="bench-warmup-") as folder:
+        base = spark.range(1_000_000).select((F.col("id") % 1000).alias("k"), F.col("id").alias("t"))
+        base.write.mode("overwrite").parquet(folder + "/in")
+        df = spark.read.parquet(folder + "/in")
+        w = Window.partitionBy("k").orderBy("t").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        swept = df.withColumn("m", F.last(F.struct("t"), ignorenulls=True).over(w))
+        counts = df.groupBy("k").agg(F.count(F.lit(1)).alias("n"))
+        swept.join(counts, "k").write.mode("overwrite").parquet(folder + "/out")
 
 
 # ---------------------------------------------------------------- one timed run
@@ -201,8 +222,17 @@ def _run_once(bench: str, plan: Plan, paths: DataPaths, entry: dict[str, Any], i
     shutil.rmtree(out, ignore_errors=True)
 
 
+def _finished(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its status and statistics (``ok`` over the runs done so far)."""
+    if "status" in entry or not entry["times"]:
+        return dict(entry)
+    times = entry["times"]
+    return {**entry, "status": "ok", "median": statistics.median(times), "min": min(times), "max": max(times)}
+
+
 def measure_all(bench: str, plans: list[Plan], paths: DataPaths, reference: Path, *, repeats: int,
-                timeout_s: float, spark: SparkHolder) -> dict[str, dict[str, Any]]:
+                timeout_s: float, spark: SparkHolder,
+                on_run: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Time every plan ``repeats`` times, round robin (plan A, B, C, A, B, C, ...), so that a
     change of load on a shared machine hits all plans alike rather than one plan's runs."""
     entries: dict[str, dict[str, Any]] = {}
@@ -217,11 +247,9 @@ def measure_all(bench: str, plans: list[Plan], paths: DataPaths, reference: Path
             entry = entries[plan.name]
             if "status" not in entry:
                 _run_once(bench, plan, paths, entry, i, repeats, reference, timeout_s, spark)
-    for entry in entries.values():
-        if "status" not in entry:
-            times = entry["times"]
-            entry.update(status="ok", median=statistics.median(times), min=min(times), max=max(times))
-    return entries
+                if on_run is not None:  # lets the caller save results as they come
+                    on_run(plan.name, _finished(entry))
+    return {name: _finished(entry) for name, entry in entries.items()}
 
 
 def measure(bench: str, plan: Plan, paths: DataPaths, reference: Path, *, repeats: int, timeout_s: float,
@@ -349,13 +377,15 @@ def main(argv: list[str] | None = None) -> int:
             for bench in args.benches:
                 reference = _reference(bench, paths)
                 plans = [p for p in BENCHES[bench].values() if not args.plan_names or p.name in args.plan_names]
-                entries = measure_all(bench, plans, paths, reference, repeats=args.repeats,
-                                      timeout_s=args.timeout_s, spark=spark)
-                stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-                for name, entry in entries.items():
-                    entry["measured_at"] = stamp
+                def record(name: str, entry: dict[str, Any], bench: str = bench, size_name: str = size_name) -> None:
+                    entry["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
                     results["results"].setdefault(bench, {}).setdefault(size_name, {})[name] = entry
-                _save_results(args.results, results)
+                    _save_results(args.results, results)
+
+                entries = measure_all(bench, plans, paths, reference, repeats=args.repeats,
+                                      timeout_s=args.timeout_s, spark=spark, on_run=record)
+                for name, entry in entries.items():
+                    record(name, entry)
     finally:
         spark.stop()
     if not args.no_report:

@@ -159,6 +159,7 @@ def _duckdb(features: Path, spine: Path, out: Path) -> None:
     con = duckdb.connect()
     con.execute(f"SET threads={LOCAL_THREADS}")
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar=false")
     out.mkdir(parents=True, exist_ok=True)
     con.execute(
         f"""COPY (SELECT s.*, f.ts AS ts_right, f.f1, f.f2, f.f3

@@ -45,6 +45,7 @@ def _connect(threads: int = 2):
     con.execute(f"SET threads={threads}")
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=false")
+    con.execute("SET enable_progress_bar=false")
     return con
 
 
