@@ -84,7 +84,7 @@ class SparkRun:
         from hyperopt.exceptions import AllTrialsFailed
 
         from engine.pipelines._models import spark_prepare, spark_trial
-        from engine.pipelines.training import hyperopt_kwargs
+        from engine.pipelines.training import fmin_kwargs
 
         config = self.config
         self.prep, train_vec, val_vec = spark_prepare(
@@ -98,7 +98,7 @@ class SparkRun:
         log.info("hyperopt: %d trials one after another on the driver, each a distributed Spark ML fit "
                  "(`parallelism` applies to sklearn families only)", config.max_evals)
         with contextlib.suppress(AllTrialsFailed):  # reported by the caller with the trials' errors
-            fmin(objective, trials=trials, **hyperopt_kwargs(config, trial_log))
+            fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
 
     def finish(self, best: TrialRecord) -> dict[str, float]:
         """The best trial's fitted model (kept, not refitted) behind the fitted preprocessing."""
@@ -110,12 +110,18 @@ class SparkRun:
 
     def log_model(self, metadata: dict[str, Any]) -> str:
         import mlflow
+        from mlflow.models import infer_signature
 
         from engine.pipelines._sklearn_run import _requirements
 
-        example = self.frames["validation"].select(*[f"`{f}`" for f in self.features]).limit(5).toArrow().to_pandas()
+        example_df = self.frames["validation"].select(*[f"`{f}`" for f in self.features]).limit(5).cache()
+        example = example_df.toArrow().to_pandas()
+        # the signature from the in-memory model (else MLflow reloads the saved model to infer it)
+        signature = infer_signature(example_df, self.model.transform(example_df).select("prediction"))
+        example_df.unpersist()
         info = mlflow.spark.log_model(
-            self.model, "model", input_example=example, metadata=metadata, pip_requirements=_requirements("pyspark"),
+            self.model, "model", signature=signature, input_example=example, metadata=metadata,
+            pip_requirements=_requirements("pyspark"),
         )
         return str(info.model_uri)
 

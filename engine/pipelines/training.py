@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.config import from_mapping, load_yaml
 from engine.errors import (
@@ -61,10 +61,9 @@ from engine.pipelines._models import FAMILIES, SKLEARN_FAMILIES, accepted_params
 from engine.pipelines._search_space import ParamSpace, check_param_space
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-    from engine.pipelines._trials import TrialRecord
+    from engine.pipelines._trials import TrialLogger, TrialRecord
 
 __all__ = [
     "ParamSpace",
@@ -85,7 +84,7 @@ Metric = Literal["roc_auc", "log_loss"]
 GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False}
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,255}")
 _ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,255}")
-_NUMERIC = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal", "boolean", "tinyint", "smallint")
+_NUMERIC = re.compile(r"(tinyint|smallint|int|bigint|float|double|boolean|decimal\(\d+,\s*\d+\))")
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,7 @@ def _check_inputs(train: DataFrame, validation: DataFrame, features: list[str], 
             for column in columns:
                 if column not in types:
                     raise ColumnNotFoundError(argument=argument, column=column, side=side, available=sorted(types))
-                if not types[column].startswith(_NUMERIC):
+                if not _NUMERIC.fullmatch(types[column]):
                     raise ColumnTypeError(
                         argument=argument, column=column, expected="numeric or boolean",
                         found=f"{types[column]} in {side}", hint="Encode it as numbers first.",
@@ -282,23 +281,42 @@ def train(
     if run_name is not None and not isinstance(run_name, str):
         raise InvalidArgumentError(argument="run_name", expected="a string or None", found=repr(run_name))
 
+    runner: _Runner
     if config.family in SKLEARN_FAMILIES:
         from engine.pipelines._sklearn_run import SklearnRun
 
-        runner: Any = SklearnRun(spark, train, validation, features=features, label=label, config=config)
+        runner = SklearnRun(spark, train, validation, features=features, label=label, config=config)
     else:
         from engine.pipelines._spark_run import SparkRun
 
         runner = SparkRun(spark, train, validation, features=features, label=label, config=config)
     try:
+        started = time.monotonic()
         runner.load()  # Spark jobs: label checks, sizes (and for sklearn the one collection)
+        runner.stats["prepare_seconds"] = time.monotonic() - started
+        log.info("Data checked%s in %.1fs", " and collected to the driver" if config.family in SKLEARN_FAMILIES else "",
+                 runner.stats["prepare_seconds"])
         return _tracked(runner, features=features, label=label, config=config, experiment=experiment,
                         run_name=run_name, tags=run_tags, metadata=metadata)
     finally:
         runner.close()
 
 
-def _tracked(runner: Any, *, features: list[str], label: str, config: TrainingConfig, experiment: str,
+class _Runner(Protocol):
+    """One family kind's way through a run (``_sklearn_run.SklearnRun``, ``_spark_run.SparkRun``)."""
+
+    stats: dict[str, float]  # train/validation rows and positive rates, set by load()
+    output_description: str
+
+    def load(self) -> None: ...  # Spark jobs that check labels (and collect, for sklearn)
+    def new_trials(self) -> Any: ...
+    def search(self, trials: Any, trial_log: TrialLogger) -> None: ...
+    def finish(self, best: TrialRecord) -> dict[str, float]: ...  # the best model + validation metrics
+    def log_model(self, metadata: dict[str, Any]) -> str: ...  # -> model URI
+    def close(self) -> None: ...
+
+
+def _tracked(runner: _Runner, *, features: list[str], label: str, config: TrainingConfig, experiment: str,
              run_name: str | None, tags: dict[str, str], metadata: dict[str, Any]) -> TrainingResult:
     import mlflow
 
@@ -320,6 +338,7 @@ def _tracked(runner: Any, *, features: list[str], label: str, config: TrainingCo
             "family": config.family, "max_evals": config.max_evals, "parallelism": config.parallelism,
             "metric": config.metric, "seed": config.seed, "algo": config.algo, "label": label,
             "n_features": len(features), "threads_per_trial": config.threads_per_trial,
+            "features": _joined(features),
             **{f"fixed.{k}": v for k, v in config.params.items()},
         })
         mlflow.log_dict({"features": features, "label": label}, "features.json")
@@ -343,7 +362,10 @@ def _tracked(runner: Any, *, features: list[str], label: str, config: TrainingCo
         log.info("Search done in %.1fs: best trial %d %s=%.4f (%d failed)", tuning_seconds, best.number,
                  config.metric, best.metrics[config.metric], failed)
 
+        started = time.monotonic()
         metrics = runner.finish(best)
+        refit_seconds = time.monotonic() - started
+        log.info("Best model ready in %.1fs; logging it to MLflow", refit_seconds)
         model_meta = {
             "feature_factory": {
                 "family": config.family, "features": features, "label": label, "positive_class": 1,
@@ -351,17 +373,22 @@ def _tracked(runner: Any, *, features: list[str], label: str, config: TrainingCo
             },
             **metadata,
         }
+        started = time.monotonic()
         model_uri = runner.log_model(model_meta)
+        log_model_seconds = time.monotonic() - started
         mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-        mlflow.log_metrics({**metrics, "tuning_seconds": tuning_seconds, "best_trial": best.number,
+        mlflow.log_metrics({**metrics, "tuning_seconds": tuning_seconds, "refit_seconds": refit_seconds,
+                            "log_model_seconds": log_model_seconds, "best_trial": best.number,
                             "n_trials_ok": len(trial_log.records) - failed, "n_trials_failed": failed})
         mlflow.set_tags({"ff.best_trial_run_id": best.run_id, "ff.model_uri": model_uri})
-    log.info("Validation %s; baseline %s; model %s", _fmt(metrics), _fmt(baseline), model_uri)
+    log.info("Validation %s; baseline %s; model %s (logged in %.1fs)", _fmt(metrics), _fmt(baseline), model_uri,
+             log_model_seconds)
     return TrainingResult(
         run_id=run_id, experiment_id=experiment_id, model_uri=model_uri, family=config.family, metric=config.metric,
         best_params=dict(best.params), metrics=metrics, baseline_metrics=baseline, features=tuple(features),
         label=label, train_rows=int(stats["train_rows"]), validation_rows=int(stats["validation_rows"]),
-        train_positive_rate=float(stats["train_positive_rate"]), trials=tuple(trial_log.records),
+        train_positive_rate=float(stats["train_positive_rate"]),
+        trials=tuple(sorted(trial_log.records, key=lambda r: r.number)),
         best_trial=best.number, tuning_seconds=tuning_seconds,
     )
 
@@ -372,11 +399,16 @@ def _config_dict(config: TrainingConfig) -> dict[str, Any]:
     return data
 
 
+def _joined(features: list[str], limit: int = 6000) -> str:
+    text = ",".join(features)
+    return text if len(text) <= limit else f"{len(features)} features: see features.json"
+
+
 def _fmt(metrics: Mapping[str, float]) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
 
 
-def hyperopt_kwargs(config: TrainingConfig, trial_log: Any) -> dict[str, Any]:
+def fmin_kwargs(config: TrainingConfig, trial_log: Any) -> dict[str, Any]:
     """Arguments of ``hyperopt.fmin`` shared by both runners."""
     import numpy as np
     from hyperopt import rand, tpe
@@ -393,10 +425,6 @@ def hyperopt_kwargs(config: TrainingConfig, trial_log: Any) -> dict[str, Any]:
         "verbose": True,  # hyperopt reports progress only when verbose
         "return_argmin": False,
     }
-
-
-def input_example(frame: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
-    return frame.head(rows).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def gbt(spark: Any, tracking: Any, data: dict[str, Any]) -> TrainingResult:
 @pytest.fixture(scope="module")
 def noise(spark: Any, tracking: Any, data: dict[str, Any]) -> TrainingResult:
     config = training_config({
-        "family": "sklearn_logreg", "max_evals": 4, "parallelism": 2, "seed": 7,
+        "family": "sklearn_logreg", "max_evals": 2, "parallelism": 2, "seed": 7,  # one wave of 2 trials
         "search_space": {"C": {"dist": "loguniform", "low": 0.01, "high": 10.0}},
     })
     return train(spark, data["noise_train"], data["noise_validation"], features=FEATURES, label="label",
@@ -440,7 +440,7 @@ def test_spark_gbt_distributed_fit(spark: Any, tracking: Any, data: dict[str, An
     from pyspark.ml.functions import vector_to_array
 
     config = training_config({
-        "family": "spark_gbt", "max_evals": 2, "seed": 7, "params": {"max_iter": 5},
+        "family": "spark_gbt", "max_evals": 2, "seed": 7, "params": {"max_iter": 4},
         "search_space": {"max_depth": {"dist": "quniform", "low": 2, "high": 3, "q": 1, "type": "int"},
                          "step_size": {"dist": "uniform", "low": 0.1, "high": 0.3}},
     })
