@@ -16,7 +16,7 @@
   pyspark 4.2; no pandas conversion) and returns a :class:`ValidationReport`.
 * :func:`split_by_suite` is the ``quarantine`` mechanism: rows GE found unexpected for a failed
   row-level expectation go to a second DataFrame with ``_failed_expectations``; a failing
-  table-level expectation rejects the whole batch (see :mod:`engine.validation.validate`).
+  table-level expectation rejects the whole batch (see :mod:`engine.validation.runner`).
 * :func:`store_report` / :func:`list_reports`: reports as rows of a Delta table.
 
 Columns named by expectations are checked against the DataFrame before GE runs
@@ -28,9 +28,9 @@ is built once per process and reused.
 from __future__ import annotations
 
 from engine.validation.report import ExpectationResult, ValidationReport
+from engine.validation.runner import FAILED_COLUMN, split_by_suite, validate
 from engine.validation.store import list_reports, report_schema, store_report
 from engine.validation.suite import POLICIES, Expectation, ExpectationSuite, load_suite, suite_from_dict
-from engine.validation.validate import FAILED_COLUMN, split_by_suite, validate
 
 __all__ = [
     "FAILED_COLUMN",

@@ -4,13 +4,14 @@ costs several seconds, so it happens on first use, once per process).
 GE runs on its own Spark execution engine, on the caller's DataFrame:
 ``get_context(mode="ephemeral")`` -> ``data_sources.add_spark(persist=False)`` -> a DataFrame asset
 -> a whole-DataFrame batch definition -> ``batch.validate(suite, result_format=...)``. The context,
-data source, asset and batch definition are built once per process and reused (a lock serialises
-runs: GE contexts are not thread-safe). GE's progress bars are switched off through the context's
-own ``progress_bars`` setting; no logging configuration is touched.
+data source, asset and batch definition are built once per SparkSession and reused (~0.1 s to
+build); a lock serialises runs, GE contexts are not thread-safe. GE's progress bars are switched
+off through the context's own ``progress_bars`` setting, GE's warnings are silenced only around
+its calls, and no logging configuration is touched.
 
 ``persist=False``: GE's default would ``persist()`` the caller's DataFrame and never unpersist it.
-GE runs several Spark jobs over the DataFrame (about one per expectation plus a few), so callers
-with an expensive upstream plan should persist it themselves (``FeatureGroup.insert`` does).
+Each GE run is several Spark jobs over the DataFrame, so callers with an expensive upstream plan
+should persist it themselves (``FeatureGroup.insert`` does).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _LOCK = threading.RLock()
-_BATCH_DEFINITION: Any = None
+_CACHE: tuple[Any, Any] | None = None  # (SparkSession, GE batch definition)
 INDEX_META_KEY = "engine_index"  # put into each GE expectation's meta to match results to the suite
 
 # Map expectations whose verdict on a row depends on the other rows of the batch: removing rows
@@ -144,7 +145,7 @@ def run(df: DataFrame, suite: ExpectationSuite, *, result_format: dict[str, Any]
 
     expectations = [build(e, index=i, source=f"suite {suite.name}") for i, e in enumerate(suite.expectations)]
     with _LOCK, _quiet():
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        batch = _batch_definition(df.sparkSession).get_batch(batch_parameters={"dataframe": df})
         gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
         result = batch.validate(gx_suite, result_format=result_format)
     pairs = [(int(r.expectation_config.meta[INDEX_META_KEY]), r) for r in result.results]
@@ -154,11 +155,15 @@ def run(df: DataFrame, suite: ExpectationSuite, *, result_format: dict[str, Any]
     return pairs
 
 
-def _batch_definition() -> Any:
-    """The cached whole-DataFrame batch definition of a cached ephemeral context (build once)."""
-    global _BATCH_DEFINITION
+def _batch_definition(spark: Any) -> Any:
+    """The whole-DataFrame batch definition of an ephemeral context, built once per session.
+
+    GE's Spark engine keeps the session it found when it was built (``getOrCreate``); a new
+    session (a notebook that stopped and rebuilt its own) gets a new context, which costs ~0.1 s.
+    """
+    global _CACHE
     with _LOCK:
-        if _BATCH_DEFINITION is None:
+        if _CACHE is None or _CACHE[0] is not spark:
             import great_expectations as gx
             from great_expectations.data_context.types.base import (
                 DataContextConfig,
@@ -175,9 +180,9 @@ def _batch_definition() -> Any:
                 context = gx.get_context(mode="ephemeral", project_config=config)
                 source = context.data_sources.add_spark(name="engine_validation", persist=False)
                 asset = source.add_dataframe_asset(name="dataframe")
-                _BATCH_DEFINITION = asset.add_batch_definition_whole_dataframe("whole_dataframe")
+                _CACHE = (spark, asset.add_batch_definition_whole_dataframe("whole_dataframe"))
             log.debug("Great Expectations %s context ready", gx.__version__)
-        return _BATCH_DEFINITION
+        return _CACHE[1]
 
 
 @contextmanager

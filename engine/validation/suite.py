@@ -1,4 +1,4 @@
-"""Expectation suites: what to check (definitions only; :mod:`engine.validation.validate` runs them).
+"""Expectation suites: what to check (definitions only; :mod:`engine.validation.runner` runs them).
 
 A suite is a name, a policy and a tuple of expectations, each a Great Expectations 1.x
 expectation type plus its keyword arguments. In YAML (read only through

@@ -106,8 +106,9 @@ def split_by_suite(
     report = _run(df, suite, keys=[], result_format=_format("BASIC", [], partial=0))[0]
     if report.success:
         return df, _partition(df, keys, {})[1], report.with_quarantined(0)
-    if any(not r.row_level or r.error is not None for r in report.failed):
-        _reject(report, target=target, reason="a table-level expectation failed or could not be evaluated")
+    unsplittable = [r.expectation for r in report.failed if not r.row_level or r.error is not None]
+    if unsplittable:
+        _reject(report, target=target, reason=f"table-level or not evaluable: {unsplittable}")
 
     positions = [i for i, r in enumerate(report.results) if not r.success]
     report, reruns = _rerun(df, suite, report, positions, keys=keys, result_format=_format("COMPLETE", keys))
@@ -238,12 +239,17 @@ def _partition(
     df: DataFrame, keys: list[str], failed_by_key: dict[tuple[Any, ...], list[str]]
 ) -> tuple[DataFrame, DataFrame]:
     """Anti join / join of ``df`` with the failing keys (NULL-safe), computed by Spark."""
+    from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
     aliases = [f"__key{i}" for i in range(len(keys))]
     key_fields = [StructField(alias, df.schema[key].dataType, True) for alias, key in zip(aliases, keys, strict=True)]
     schema = StructType([*key_fields, StructField(FAILED_COLUMN, ArrayType(StringType(), True), True)])
-    failing = df.sparkSession.createDataFrame([(*key, labels) for key, labels in failed_by_key.items()], schema)
+    # Broadcast: a frame built from Python rows has no size estimate, and Spark would otherwise
+    # shuffle the whole batch for a sort-merge join. The keys are in driver memory already.
+    failing = F.broadcast(
+        df.sparkSession.createDataFrame([(*key, labels) for key, labels in failed_by_key.items()], schema)
+    )
     condition = None
     for key, alias in zip(keys, aliases, strict=True):
         term = df[_quote(key)].eqNullSafe(failing[alias])
