@@ -115,6 +115,7 @@ def spark_settings(profile: SparkProfile, overrides: Mapping[str, Any] | None = 
     # not whatever `python3` is first on PATH.
     if not os.environ.get("PYSPARK_PYTHON"):
         settings["spark.pyspark.python"] = sys.executable
+    settings["spark.executorEnv.TZ"] = "UTC"
     settings.update({k: str(v) for k, v in profile.conf.items()})
     settings.update({k: str(v) for k, v in (overrides or {}).items()})
     if profile.delta_packages and "spark.jars" not in settings:
@@ -153,6 +154,11 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
         builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
+    # PySpark starts its Python workers with $PYSPARK_PYTHON (default: `python3` on PATH), and
+    # hands TIMESTAMPs to Python as naive datetimes in the worker's zone: pin both.
+    os.environ.setdefault("PYSPARK_PYTHON", settings.get("spark.pyspark.python", sys.executable))
+    os.environ.setdefault("TZ", "UTC")
+    time.tzset()
     started = time.monotonic()
     if "spark.jars.packages" in settings and not _jars_cached():
         log.info("Resolving %s from Maven Central (first run only; cached afterwards)...", DELTA_COORDINATE)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from engine.store.feature_view import FeatureView
 
-__all__ = ["ResolvedModel", "ScoreResult", "resolve_model", "score_batch"]
+__all__ = ["ResolvedModel", "ScoreResult", "predict", "resolve_model", "score_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,6 @@ def score_batch(
     the ``scoring_date`` partition. Returns what was written.
     """
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
     check_name(batch_id, argument="batch_id")
     scored_at = to_utc(scored_at, argument="scored_at")
@@ -138,10 +137,7 @@ def score_batch(
         raise InvalidArgumentError(argument="spine", expected="at least one row to score", found="an empty batch")
 
     frame = view.batch_data(spine.select(*[F.col(_q(c)) for c in dict.fromkeys(keep)]), as_of_timestamp=as_of)
-    predict = _predict_udf(spark, model)
-    inputs = F.struct(*[F.col(_q(c)).cast("double").alias(c) for c in features])
-    scored = frame.withColumn(PREDICTION, predict(inputs)[1].cast(T.DoubleType()))
-    scored = scored.select(
+    scored = predict(spark, model, frame, features).select(
         *[F.col(_q(c)) for c in dict.fromkeys(keep)], *[F.col(_q(c)) for c in features], PREDICTION,
         F.lit(model.name).alias("model_name"), F.lit(model.version).alias("model_version"),
         F.lit(batch_id).alias("batch_id"), F.lit(scored_at).cast("timestamp").alias("scored_at"),
@@ -161,11 +157,15 @@ def score_batch(
                        model_version=model.version, features=tuple(features))
 
 
-def _predict_udf(spark: SparkSession, model: ResolvedModel) -> Any:
+def predict(spark: SparkSession, model: ResolvedModel, frame: DataFrame, features: list[str]) -> DataFrame:
+    """``frame`` + a ``prediction`` column = P(label = 1), scored on the executors."""
     import mlflow
+    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    return mlflow.pyfunc.spark_udf(spark, model.uri, result_type=T.ArrayType(T.DoubleType()), env_manager="local")
+    udf = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=T.ArrayType(T.DoubleType()), env_manager="local")
+    inputs = F.struct(*[F.col(_q(c)).cast("double").alias(c) for c in features])
+    return frame.withColumn(PREDICTION, udf(inputs)[1].cast(T.DoubleType()))
 
 
 def _q(name: str) -> str:

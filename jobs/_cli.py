@@ -1,0 +1,88 @@
+"""What every job shares: arguments, config, logging, the session, and exit codes.
+
+Jobs do no business logic: they parse ``--config/--profile/--set [--start/--end]``, build the
+session (or take Databricks' ambient one) and call one library function. An
+:class:`engine.errors.EngineError` ends the job with exit code 2 and a one-line reason; any other
+failure with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.config import apply_overrides, from_mapping, load_yaml, parse_instant
+from engine.errors import EngineError
+
+log = logging.getLogger("jobs")
+
+
+@dataclass(frozen=True)
+class DemoJobConfig:
+    """``conf/jobs/demo.yaml``."""
+
+    root: str = "warehouse/demo"
+    training: str = "conf/training/demo_gbt.yaml"
+    monitoring: str = "conf/monitoring/demo.yaml"
+    training_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--config", default="conf/jobs/demo.yaml", help="job config YAML")
+    p.add_argument("--profile", default="local", help="Spark profile: local | standalone | databricks")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    if time_range:
+        p.add_argument("--start", help="start instant (ISO, UTC), inclusive")
+        p.add_argument("--end", help="end instant (ISO, UTC), exclusive")
+    return p
+
+
+def load_config(args: argparse.Namespace) -> DemoJobConfig:
+    data = apply_overrides(load_yaml(args.config), args.set, source=f"{args.config} + --set")
+    return from_mapping(DemoJobConfig, data, source=args.config)
+
+
+def instant(value: str | None, name: str) -> datetime | None:
+    return None if value is None else parse_instant(value, key=name, source=f"--{name}")
+
+
+def run(description: str, body: Callable[[Any, argparse.Namespace, DemoJobConfig], Mapping[str, Any] | None],
+        argv: list[str] | None, *, time_range: bool = False) -> int:
+    """Parse, configure logging, build the session, call ``body``; print a one-line result."""
+    args = parser(description, time_range=time_range).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("py4j", "mlflow", "great_expectations", "alembic", "urllib3", "hyperopt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    started = time.monotonic()
+    try:
+        config = load_config(args)
+        from engine.session import build_spark
+
+        spark = build_spark(args.profile)
+        spark.sparkContext.setLogLevel("ERROR")
+        result = body(spark, args, config) or {}
+    except EngineError as err:
+        print(f"FAILED: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a one-line reason, the traceback in the log
+        log.exception("job failed")
+        print(f"FAILED: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", file=sys.stderr)
+        return 1
+    log.info("done in %.0fs", time.monotonic() - started)
+    if result:
+        import json
+
+        print(json.dumps(result, default=str))
+    return 0
+
+
+def now() -> datetime:
+    """The jobs' clock (library code takes times as parameters)."""
+    return datetime.now(UTC)
