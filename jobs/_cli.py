@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.config import apply_overrides, from_mapping, load_yaml, parse_instant
@@ -31,6 +31,7 @@ class DemoJobConfig:
     training: str = "conf/training/demo_gbt.yaml"
     monitoring: str = "conf/monitoring/demo.yaml"
     training_overrides: dict[str, Any] = field(default_factory=dict)
+    backfill_step: timedelta = timedelta(days=92)
 
 
 def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentParser:

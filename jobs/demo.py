@@ -18,6 +18,7 @@ def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
     summary = run_demo(
         spark, root=config.root, scored_at=_cli.now(), training_config=config.training,
         monitoring_config=config.monitoring, training_overrides=config.training_overrides,
+        backfill_step=config.backfill_step,
     )
     where = Path(config.root)
     print(f"feature store, predictions, reports: {where.resolve()}")
