@@ -112,6 +112,7 @@ def test_resumed_backfill_equals_daily_runs_and_reference(setup):
 
 
 def test_rows_outside_the_chunk_are_dropped_and_lineage_is_registered(setup):
+    """Also: a pipeline whose input is a feature group (filtered on its event time)."""
     store, raw = setup
     output = group(store, "sums")
     pipeline = store.register_pipeline(
@@ -126,6 +127,20 @@ def test_rows_outside_the_chunk_are_dropped_and_lineage_is_registered(setup):
         (Node("delta_table", raw), output.node, {"pipeline": "sums"})
     ]
     assert [e.name for e in store.registry.entities(kind="pipeline")] == ["sums"]
+
+    # A feature group as the input of another pipeline: read on its event time, lineage chained.
+    def doubled(spark, inputs, time_range):
+        return inputs["sums"].selectExpr("user", "ts", "2 * amount_sum_2d AS amount_sum_2d", "n_2d")
+
+    second = store.register_pipeline(
+        FeaturePipeline("doubled", doubled, inputs={"sums": output}, output=group(store, "doubled"),
+                        lookback=timedelta(0), step=timedelta(days=1))
+    )
+    second.run(at(2), at(3))
+    assert rows(second.output.read()) == [(u, ts, 2 * s, n) for u, ts, s, n in reference(at(2), at(3))]
+    assert {(e.src, e.dst) for e in store.lineage(second.output.node, direction="upstream")} == {
+        (Node("delta_table", raw), output.node), (output.node, second.output.node)
+    }
 
 
 def test_bad_arguments_fail_before_anything_is_written(setup, tmp_path):
