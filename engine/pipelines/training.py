@@ -33,7 +33,9 @@ config, dataset sizes, label positive rates, the feature list, the trivial basel
 predict the train positive rate), the best parameters and validation metrics, and the model with
 signature, input example and ``model_metadata`` in its MLmodel metadata.
 
-Every check on the config and the arguments runs before any Spark job or MLflow run starts.
+Checks: the config, the columns and their types are checked before any Spark job; label values
+(0/1, no NULLs, both classes) and the driver row limit by the first Spark job; all before any MLflow
+run starts.
 """
 
 from __future__ import annotations
@@ -471,7 +473,9 @@ def register_best(
     previous_version, previous_metric = None, None
     try:
         champion = client.get_model_version_by_alias(name, alias)
-    except MlflowException:  # no such model or no such alias yet
+    except MlflowException as err:  # no such model (RESOURCE_DOES_NOT_EXIST) or alias (INVALID_PARAMETER_VALUE)
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise
         champion = None
     if champion is not None:
         previous_version = int(champion.version)

@@ -289,6 +289,7 @@ def test_demo_configs_load() -> None:
     assert (gbt.family, logreg.family) == ("sklearn_gbt", "sklearn_logreg")
     assert gbt.search_space["max_depth"] == ParamSpace(dist="quniform", low=2, high=8, q=1, type="int")
     assert logreg.search_space["class_weight"].options == [None, "balanced"]
+    assert load_training_config(ROOT / "conf/training/demo_spark_gbt.yaml").family == "spark_gbt"
 
 
 BAD_CONFIGS = {
