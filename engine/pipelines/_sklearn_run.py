@@ -68,7 +68,7 @@ class SklearnRun:
         from hyperopt.exceptions import AllTrialsFailed
 
         from engine.pipelines._models import sklearn_trial
-        from engine.pipelines.training import hyperopt_kwargs
+        from engine.pipelines.training import fmin_kwargs
 
         config = self.config
         data = self.spark.sparkContext.broadcast((self.x_train, self.y_train, self.x_val, self.y_val))
@@ -79,7 +79,7 @@ class SklearnRun:
         log.info("hyperopt: %d trials, %d at a time on Spark executors (SparkTrials)", config.max_evals,
                  config.parallelism)
         try:
-            fmin(objective, trials=trials, **hyperopt_kwargs(config, trial_log))
+            fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
         except AllTrialsFailed:
             pass  # reported by the caller with the trials' errors
         finally:
