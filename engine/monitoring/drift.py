@@ -1,12 +1,16 @@
 """Distribution drift of features (and the prediction) between a reference DataFrame (the
-training rows) and a current one (a scored batch), computed on Spark in two jobs.
+training rows) and a current one (a scored batch), computed on Spark in two queries, whatever
+the number of columns.
 
-Job 1 is one ``groupBy(side).agg`` over the union of both sides: rows, non-NULL counts and, for
+Query 1 is one ``groupBy(side).agg`` over the union of both sides: rows, non-NULL counts and, for
 every numeric column, ``percentile_approx`` at a fine grid of probabilities (``1/ks_grid``
-steps plus the ``1/bins`` steps). Job 2 is one ``groupBy(feature, bucket)`` over the same union
+steps plus the ``1/bins`` steps). Query 2 is one ``groupBy(feature, bucket)`` over the same union
 with every row exploded into one ``(feature, bucket)`` pair per column: the count of each side in
-every bucket of every column. Only these small histograms reach the driver, whatever the data
-size; each input is therefore read twice (persist an expensive input first).
+every bucket of every column (plus, when there are categorical columns, a window ranking their
+categories so that only the top ``max_categories`` per column are collected). Only these small
+histograms reach the driver, whatever the data size. Each input is read twice: persist an
+expensive input first. (With adaptive query execution Spark reports each shuffle's map stage as
+a job of its own: 2 jobs for query 1, 3 for query 2.)
 
 The statistics, per column (NULLs -- and NaN for floating columns -- are counted apart, in the
 NULL shares, and left out of the distributions):
@@ -249,7 +253,7 @@ def compute_drift(
     config: MonitoringConfig | None = None,
 ) -> DriftResult:
     """Drift of each of ``features`` (and ``prediction``, if given) from ``reference`` to
-    ``current``, in two Spark jobs (see the module docstring).
+    ``current``, in two Spark queries (see the module docstring).
 
     Raises :class:`ColumnNotFoundError` for a column missing on either side,
     :class:`ColumnTypeError` for an unsupported type or a kind that differs between the sides,
@@ -276,7 +280,7 @@ def compute_drift(
     both = _project(reference, 0, kinds).unionByName(_project(current, 1, kinds))
     numeric = [i for i, (name, _) in enumerate(columns) if kinds[name][0] == "numeric"]
 
-    # Job 1: rows, non-NULL counts and quantiles of every column, per side.
+    # Query 1: rows, non-NULL counts and quantiles of every column, per side.
     exprs = [F.count(F.lit(1)).alias("rows")]
     exprs += [F.count(F.col(f"c{i}")).alias(f"n{i}") for i in range(len(columns))]
     exprs += [
@@ -301,7 +305,7 @@ def compute_drift(
             grid[i] = sorted({float(v) for v in (*ref_q, *cur_q) if math.isfinite(v)}) or [0.0]
             psi_edges[i] = sorted({float(ref_q[p]) for p in psi_positions if math.isfinite(ref_q[p])})
 
-    # Job 2: per column and bucket, the row count of each side.
+    # Query 2: per column and bucket, the row count of each side.
     counts = _bucket_counts(both, columns, kinds, grid, config.max_categories, rows) if grid or len(numeric) < len(columns) else {}
 
     results = []
@@ -433,7 +437,7 @@ def _bucket_counts(
     max_categories: int,
     rows: tuple[int, int],
 ) -> dict[int, dict[str, tuple[int, int]]]:
-    """``{column index: {bucket: (reference count, current count)}}`` in one Spark job.
+    """``{column index: {bucket: (reference count, current count)}}`` in one Spark query.
 
     Numeric buckets are Bucketizer indices over :func:`_splits` of the column's grid (a binary
     search per value), categorical buckets the values themselves.

@@ -113,11 +113,21 @@ def _summary_figure(result: DriftResult) -> Figure:
     figure = Figure(figsize=(8.0, max(3.0, 0.35 * len(items) + 1.5)), layout="constrained")
     axes = figure.add_subplot()
     if items:
-        names = [f"{f.feature} (prediction)" if f.role == "prediction" else f.feature for f in items]
-        axes.barh(names, [f.psi or 0.0 for f in items], color=[_FLAGGED if f.drifted else _OK for f in items])
-        for index, f in enumerate(items):  # per-column thresholds that differ from the default
-            if f.thresholds.psi is not None and f.thresholds.psi != result.config.thresholds.psi:
-                axes.plot([f.thresholds.psi] * 2, [index - 0.4, index + 0.4], color="black", linewidth=1.5)
+        default = result.config.thresholds.psi
+        visible = max([f.psi or 0.0 for f in items] + [default or 0.0]) * 1.15
+        names = []
+        for index, f in enumerate(items):  # per-column PSI thresholds that differ from the default
+            name = f"{f.feature} (prediction)" if f.role == "prediction" else f.feature
+            own = f.thresholds.psi
+            if own != default:
+                if own is not None and own <= visible:
+                    axes.plot([own] * 2, [index - 0.4, index + 0.4], color="black", linewidth=1.5)
+                else:
+                    name += " [PSI threshold: off]" if own is None else f" [PSI threshold {own:g}]"
+            names.append(name)
+        positions = list(range(len(items)))
+        axes.barh(positions, [f.psi or 0.0 for f in items], color=[_FLAGGED if f.drifted else _OK for f in items])
+        axes.set_yticks(positions, names)
     else:
         axes.text(0.5, 0.5, "no column has a PSI", ha="center", va="center", transform=axes.transAxes)
     if result.config.thresholds.psi is not None:
