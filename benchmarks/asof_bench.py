@@ -78,6 +78,13 @@ class SparkHolder:
             log(f"SparkSession ready and warmed up in {time.perf_counter() - started:.1f}s (not timed)")
         return self._spark
 
+    def alive(self) -> bool:
+        """False when the JVM process is gone (so every later call would fail)."""
+        from pyspark import SparkContext
+
+        proc = getattr(SparkContext._gateway, "proc", None)
+        return proc is None or proc.poll() is None
+
     def kill(self) -> None:
         """Kill the JVM (a cancelled Spark job's tasks can keep running and hold memory until
         they finish, which would slow every later plan); the next ``get()`` starts a fresh one.
@@ -199,6 +206,10 @@ def _run_once(bench: str, plan: Plan, paths: DataPaths, entry: dict[str, Any], i
         log(f"{tag} run {i}/{repeats}: FAILED {type(err).__name__}: {first}")
         traceback.print_exc(limit=3)
         entry.update(status="failed", detail=f"{type(err).__name__}: {first}")
+        if session is not None and not spark.alive():
+            entry["detail"] += " (the Spark JVM died, e.g. killed by the kernel's OOM killer)"
+            spark.kill()
+            session = None
         return
     finally:
         if session is not None:
@@ -334,7 +345,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.asof_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="small", help=f"comma list of {', '.join(SIZES)} (default small)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per plan (median reported; default 3)")
-    parser.add_argument("--plans", default="", help="comma list of plan names (default: all); "
+    parser.add_argument("--plans", default="", help="comma list of plan names, or bench:name (default: all); "
                         f"as-of: {', '.join(ASOF_PLANS)}; windows: {', '.join(WINDOW_PLANS)}")
     parser.add_argument("--bench", default="asof,windows", help="asof, windows or both (default both)")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="cancel a run after this many seconds")
@@ -351,7 +362,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for bench in args.benches:
         if bench not in BENCHES:
             parser.error(f"unknown bench {bench!r}; choose from {', '.join(BENCHES)}")
-    known = set(ASOF_PLANS) | set(WINDOW_PLANS)
+    known = set(ASOF_PLANS) | set(WINDOW_PLANS) | {f"{b}:{n}" for b, plans in BENCHES.items() for n in plans}
     for name in args.plan_names:
         if name not in known:
             parser.error(f"unknown plan {name!r}; choose from {', '.join(sorted(known))}")
@@ -376,7 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             results["sizes"][size_name] = _size_facts(paths)
             for bench in args.benches:
                 reference = _reference(bench, paths)
-                plans = [p for p in BENCHES[bench].values() if not args.plan_names or p.name in args.plan_names]
+                plans = [
+                    p for p in BENCHES[bench].values()
+                    if not args.plan_names or p.name in args.plan_names or f"{bench}:{p.name}" in args.plan_names
+                ]
                 def record(name: str, entry: dict[str, Any], bench: str = bench, size_name: str = size_name) -> None:
                     entry["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
                     results["results"].setdefault(bench, {}).setdefault(size_name, {})[name] = entry
