@@ -164,6 +164,7 @@ def _plot(results: dict[str, Any], bench: str, path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     sizes, plans = _sizes(results, bench), _plans(results, bench)
     if not sizes or not plans:
@@ -171,6 +172,7 @@ def _plot(results: dict[str, Any], bench: str, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(max(10, 1.8 * len(sizes) + 6), 5))
     width = 0.8 / len(plans)
     colors = matplotlib.colormaps["tab20"].colors
+    handles: list[Any] = []
     timeout = results.get("settings", {}).get("timeout_s")
     for i, plan in enumerate(plans):
         xs, ys, marks = [], [], []
@@ -180,11 +182,12 @@ def _plot(results: dict[str, Any], bench: str, path: Path) -> Path | None:
             if entry and entry.get("status") == "ok":
                 xs.append(x)
                 ys.append(entry["median"])
-            elif entry and entry.get("status") == "timeout" and timeout:
-                marks.append((x, timeout))
+            elif entry and entry.get("status") == "timeout" and (_timeout_s(entry) or timeout):
+                marks.append((x, _timeout_s(entry) or timeout))
         label = next(e["label"] for s in sizes if (e := _entry(results, bench, s, plan)))
         color = colors[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20]
-        ax.bar(xs, ys, width, label=label, color=color)
+        ax.bar(xs, ys, width, color=color)
+        handles.append(Patch(color=color, label=label))
         for x, t in marks:
             ax.bar([x], [t], width, color=color, hatch="//", alpha=0.35)
             ax.text(x, t, "DNF", ha="center", va="bottom", fontsize=7, rotation=90)
@@ -193,7 +196,7 @@ def _plot(results: dict[str, Any], bench: str, path: Path) -> Path | None:
     ax.set_ylabel("seconds, median (log scale)")
     title = "as-of join" if bench == "asof" else "window aggregates (7d, 30d mean + count)"
     ax.set_title(f"{title}: read Parquet → join → write Parquet, local[2]")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
