@@ -257,8 +257,8 @@ def compute_drift(
 
     Raises :class:`ColumnNotFoundError` for a column missing on either side,
     :class:`ColumnTypeError` for an unsupported type or a kind that differs between the sides,
-    and :class:`InvalidArgumentError` for bad arguments or an empty side (checked by the first
-    job; the arguments and schemas are checked before any job).
+    and :class:`InvalidArgumentError` for bad arguments or an empty side (known from the first
+    query; arguments, columns and types are checked before any Spark job).
     """
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
