@@ -75,7 +75,7 @@ def test_training_data_is_point_in_time_correct(spark, store):
     assert (rows[1].w_temp, rows[1].w_wind, rows[1].c_delay_mean) == (31.0, None, 12.0)
     assert rows[1].w_obs_time == h(2).replace(tzinfo=None) and rows[1].weather_age_min == 30.0
     assert (rows[2].w_temp, rows[2].c_delay_mean, rows[2].hour) == (None, 14.0, 6)
-    assert (rows[3].w_temp, rows[3].c_delay_mean) == (40.0, 3.0)
+    assert (rows[3].w_temp, rows[3].c_delay_mean) == (40.0, None)  # exact match visible; AA stats only from 3h
     assert (rows[4].w_temp, rows[4].c_delay_mean, rows[4].delayed) == (None, 3.0, 0)
     # leakage guard: no looked-up event time after its spine row's time
     for r in rows.values():
