@@ -154,7 +154,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _convert(tp: Any, value: Any, *, source: str, key: str) -> Any:  # noqa: PLR0911, PLR0912
+def _convert(tp: Any, value: Any, *, source: str, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:

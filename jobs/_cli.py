@@ -24,6 +24,38 @@ log = logging.getLogger("jobs")
 
 
 @dataclass(frozen=True)
+class PeriodOverrides:
+    """``periods:`` in the job config: optional slices of the demo's year (UTC, half-open), for short
+    runs (the cluster tests, a quick try). Unset keys keep the full-year defaults.
+
+    ``raw_start/raw_end`` keep only the raw rows in that range when the raw tables are first
+    written; ``train_*`` and ``validation_*`` replace the training split (validation must start
+    >= 30 days after train ends: the longest lookback). E.g. ``--set periods.train_end=2013-01-09``.
+    """
+
+    raw_start: datetime | None = None
+    raw_end: datetime | None = None
+    train_start: datetime | None = None
+    train_end: datetime | None = None
+    validation_start: datetime | None = None
+    validation_end: datetime | None = None
+
+    def raw(self) -> dict[str, datetime]:
+        """Keyword arguments for ``engine.demo.load_raw``."""
+        return {k: v for k, v in (("start", self.raw_start), ("end", self.raw_end)) if v is not None}
+
+    def demo(self) -> Any:
+        """The ``engine.demo.pipeline.DemoPeriods`` with these overrides applied."""
+        from engine.demo.pipeline import TRAIN, VALIDATION, DemoPeriods
+        from engine.temporal.ranges import TimeRange
+
+        return DemoPeriods(
+            train=TimeRange(self.train_start or TRAIN.start, self.train_end or TRAIN.end),
+            validation=TimeRange(self.validation_start or VALIDATION.start, self.validation_end or VALIDATION.end),
+        )
+
+
+@dataclass(frozen=True)
 class DemoJobConfig:
     """``conf/jobs/demo.yaml``."""
 
@@ -32,6 +64,7 @@ class DemoJobConfig:
     monitoring: str = "conf/monitoring/demo.yaml"
     training_overrides: dict[str, Any] = field(default_factory=dict)
     backfill_step: timedelta = timedelta(days=92)
+    periods: PeriodOverrides = field(default_factory=PeriodOverrides)
 
 
 def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentParser:

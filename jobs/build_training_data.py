@@ -12,12 +12,12 @@ from jobs import _cli
 
 def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
     from engine.demo import load_raw
-    from engine.demo.pipeline import DemoPeriods, build_training_dataset, create_view, flight_spine
+    from engine.demo.pipeline import build_training_dataset, create_view, flight_spine
     from engine.store.feature_store import FeatureStore
 
     fs = FeatureStore(spark, config.root)
-    view = create_view(fs, flight_spine(spark, fs, load_raw(spark, fs.root)))
-    dataset = build_training_dataset(fs, view, DemoPeriods())
+    view = create_view(fs, flight_spine(spark, fs, load_raw(spark, fs.root, **config.periods.raw())))
+    dataset = build_training_dataset(fs, view, config.periods.demo())
     return {"training_dataset": dataset.version, "rows": dataset.rows, "path": dataset.path,
             "source_versions": dataset.source_versions}
 

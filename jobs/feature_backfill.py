@@ -20,7 +20,7 @@ def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
     start = _cli.instant(args.start, "start") or YEAR_2013.start
     end = _cli.instant(args.end, "end") or YEAR_2013.end
     fs = FeatureStore(spark, config.root)
-    results = build_features(fs, load_raw(spark, fs.root), start, end, step=config.backfill_step)
+    results = build_features(fs, load_raw(spark, fs.root, **config.periods.raw()), start, end, step=config.backfill_step)
     return {
         "feature_backfill": "ok",
         "chunks": {name: sum(c.status == "done" for c in chunks) for name, chunks in results.items()},

@@ -75,9 +75,10 @@ print(d.get("aliveworkers", 0), d.get("cores", 0), d.get("status", "?"))
 EOF
 }
 
-port_free() {
+port_free() {  # SO_REUSEADDR like the daemons' own servers: TIME_WAIT leftovers do not count
   "$PY" -c 'import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -105,19 +106,24 @@ stop_one() {  # stop_one <class> <label>: TERM via spark-daemon.sh, wait, KILL o
 
 cmd_up() {
   mkdir -p "$SPARK_LOG_DIR" "$SPARK_PID_DIR" "$SPARK_CONF_DIR" "$SPARK_LOCAL_DIRS" "$CLUSTER_DIR/work"
-  local master_pid worker_pid
+  local master_pid worker_pid ports=()
+  # Check every port before starting anything, so a clash leaves nothing half-started.
+  live_pid "$MASTER_CLASS" >/dev/null || ports+=("$MASTER_PORT" "$MASTER_UI_PORT")
+  live_pid "$WORKER_CLASS" >/dev/null || ports+=("$WORKER_UI_PORT")
+  for port in "${ports[@]}"; do
+    port_free "$port" || {
+      echo "cluster.sh: port $port on 127.0.0.1 is in use by another process; choose others with FF_MASTER_PORT / FF_MASTER_UI_PORT / FF_WORKER_UI_PORT" >&2
+      exit 1
+    }
+  done
   if master_pid="$(live_pid "$MASTER_CLASS")"; then
     echo "master: already running (pid $master_pid)"
   else
-    for port in "$MASTER_PORT" "$MASTER_UI_PORT"; do
-      port_free "$port" || { echo "cluster.sh: port $port on 127.0.0.1 is in use by another process; set FF_MASTER_PORT / FF_MASTER_UI_PORT" >&2; exit 1; }
-    done
     daemon start "$MASTER_CLASS" 1 --host 127.0.0.1 --port "$MASTER_PORT" --webui-port "$MASTER_UI_PORT"
   fi
   if worker_pid="$(live_pid "$WORKER_CLASS")"; then
     echo "worker: already running (pid $worker_pid)"
   else
-    port_free "$WORKER_UI_PORT" || { echo "cluster.sh: port $WORKER_UI_PORT on 127.0.0.1 is in use; set FF_WORKER_UI_PORT" >&2; exit 1; }
     daemon start "$WORKER_CLASS" 1 --host 127.0.0.1 --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" \
       --webui-port "$WORKER_UI_PORT" --work-dir "$CLUSTER_DIR/work" "$MASTER_URL"
   fi

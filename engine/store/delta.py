@@ -92,7 +92,7 @@ def create_table(
             from engine.errors import AlreadyExistsError
 
             raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Pass exist_ok=True to reuse it.")
-        check_schema(read(spark, path).schema, schema, target=str(path))
+        check_schema(schema, read(spark, path).schema, target=str(path))
         return current_version(spark, path)
     builder = DeltaTable.create(spark).location(str(path)).addColumns(schema)
     if partition_by:

@@ -54,6 +54,17 @@ class Cluster:
                 return apps[app_id]
             time.sleep(2)
 
+    def finished_executors(self, app_id: str, *, timeout_s: float = 120) -> list[dict[str, Any]]:
+        """The worker's finished executors of ``app_id`` (the worker reaps them shortly after the
+        master has marked the application finished, hence the wait)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [e for e in self.worker_state()["finishedexecutors"] if e["appid"] == app_id]
+            if found or time.monotonic() > deadline:
+                assert found, f"no finished executor of {app_id} on the worker after {timeout_s}s"
+                return found
+            time.sleep(2)
+
 
 def _get_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -94,9 +105,10 @@ def cluster() -> Iterator[Cluster]:
         assert not list((cluster_dir / "pids").glob("*.pid")), "pid files left behind"
 
 
-def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str],
+def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str], log_dir: Path | None = None,
                  timeout_s: float = 2400) -> tuple[dict[str, Any], str]:
-    """Submit ``jobs/<job>.py`` in client mode; return its JSON result line and its application id."""
+    """Submit ``jobs/<job>.py`` in client mode; return its JSON result line and its application id
+    (the driver's output goes to ``<log_dir>/<job>.log``)."""
     import pyspark
 
     from engine.session import DELTA_COORDINATE
@@ -119,6 +131,8 @@ def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str]
     started = time.monotonic()
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     elapsed = time.monotonic() - started
+    if log_dir is not None:  # the driver's whole output, for a post-mortem
+        (log_dir / f"{job}.log").write_text(f"$ {' '.join(command)}\n\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     assert proc.returncode == 0, (
         f"{job} exited {proc.returncode} after {elapsed:.0f}s\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     )

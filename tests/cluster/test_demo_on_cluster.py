@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,8 +50,7 @@ def assert_ran_on_worker(cluster: Cluster, app_id: str) -> int:
     finished tasks. Returns the number of tasks the executor(s) finished."""
     app = cluster.finished_app(app_id)
     assert app["state"] == "FINISHED" and app["cores"] > 0, app
-    executors = [e for e in cluster.worker_state()["finishedexecutors"] if e["appid"] == app_id]
-    assert executors, f"no executor of {app_id} on the worker"
+    executors = cluster.finished_executors(app_id)
     tasks = 0
     for executor in executors:
         folder = cluster.work_dir / app_id / str(executor["id"])
@@ -72,8 +72,11 @@ def test_demo_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> No
     ]
     tasks: dict[str, int] = {}
 
+    def submit(job: str, *args: str) -> tuple[dict[str, Any], str]:
+        return spark_submit(cluster, job, *args, env=env, log_dir=tmp_path)
+
     # 1. Feature backfill over the slice.
-    backfill, app = spark_submit(cluster, "feature_backfill", *common, "--start", RAW_START, "--end", RAW_END, env=env)
+    backfill, app = submit("feature_backfill", *common, "--start", RAW_START, "--end", RAW_END)
     tasks["feature_backfill"] = assert_ran_on_worker(cluster, app)
     assert backfill["feature_backfill"] == "ok"
     assert set(backfill["feature_groups"]) == set(GROUPS)
@@ -89,7 +92,7 @@ def test_demo_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> No
         "--set", f"periods.train_start={TRAIN[0]}", "--set", f"periods.train_end={TRAIN[1]}",
         "--set", f"periods.validation_start={VALIDATION[0]}", "--set", f"periods.validation_end={VALIDATION[1]}",
     ]
-    dataset, app = spark_submit(cluster, "build_training_data", *common, *periods, env=env)
+    dataset, app = submit("build_training_data", *common, *periods)
     tasks["build_training_data"] = assert_ran_on_worker(cluster, app)
     table = delta_table(dataset["path"], ["sched_dep", "split", "delayed", "temp", "route_dep_delay_mean_7d"])
     assert dataset["rows"] == table.num_rows > 1000
@@ -102,7 +105,7 @@ def test_demo_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> No
     assert set(dataset["source_versions"]) >= set(GROUPS)
 
     # 3. Tuning (trials as Spark tasks on the executor) and registration.
-    trained, app = spark_submit(cluster, "train", *common, "--set", "training_overrides.max_evals=2", env=env)
+    trained, app = submit("train", *common, "--set", "training_overrides.max_evals=2")
     tasks["train"] = assert_ran_on_worker(cluster, app)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     champion = client.get_model_version_by_alias("flight_delay", "champion")
@@ -115,7 +118,7 @@ def test_demo_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> No
     assert champion.tags["training_dataset_version"] == str(dataset["training_dataset"])
 
     # 4. Batch scoring with the champion.
-    scored, app = spark_submit(cluster, "score_batch", *common, "--start", SCORE[0], "--end", SCORE[1], env=env)
+    scored, app = submit("score_batch", *common, "--start", SCORE[0], "--end", SCORE[1])
     tasks["score_batch"] = assert_ran_on_worker(cluster, app)
     assert scored["model"] == f"models:/flight_delay/{champion.version}"
     predictions = delta_table(scored["predictions"], ["prediction", "model_name", "model_version", "sched_dep"])
