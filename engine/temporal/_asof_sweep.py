@@ -70,6 +70,8 @@ def sweep(
     keys = [KEY.format(i) for i in range(n_keys)]
     structs = [f"__ff_r{i}" for i in range(len(rights))]
     ties = [f"__ff_tb{i}" for i in range(len(rights))]
+    # the order within equal times: a side's tie-breaker struct, or its payload struct without one
+    ties = [f"__ff_tb{i}" if side.tie_breaker else structs[i] for i, side in enumerate(rights)]
     union = _union(left, left_payload, keys, rights, structs, ties)
     partition_cols = [F.col(k) for k in keys]
     if hot_slices is not None:
@@ -79,7 +81,7 @@ def sweep(
         partition_cols.append(F.col(SLICE))
 
     def window(sign: int) -> Any:
-        order = [(F.col(TIME) * sign).asc_nulls_first(), F.col(ORDER).asc(), *[F.col(t).asc_nulls_first() for t in ties]]
+        order = [(F.col(TIME) * sign).asc_nulls_first(), F.col(ORDER).asc(), *[F.col(t).asc_nulls_first() for t in dict.fromkeys(ties)]]
         return Window.partitionBy(*partition_cols).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
 
     # Backward and forward need different sort orders: Spark sorts twice within the same
@@ -117,14 +119,17 @@ def _union(left: DataFrame, left_payload: Sequence[str], keys: list[str], rights
         *keys, TIME, F.lit(1).cast("byte").alias(ORDER), valid.alias(VALID),
         F.struct(*[F.col(_q(c)) for c in left_payload]).alias(LEFT_ID),
     )
-    # each right struct: the payload plus the matched time (for tolerance and nearest)
+    # each right struct: the payload plus the matched time (for tolerance and nearest); sides
+    # without a tie breaker order equal times by that struct itself (no second copy shuffled)
     payloads = [F.struct(*[F.col(_q(c)) for c in s.payload], F.col(TIME).alias("__ff_e")) for s in rights]
-    tie_values = [
-        F.struct(*([F.col(c) for c in s.tie_breaker] or [F.col(_q(c)) for c in s.payload])) for s in rights
-    ]
-    types = [s.frame.select(p.alias("p"), t.alias("t")).schema for s, p, t in zip(rights, payloads, tie_values, strict=True)]
-    null_payloads = [F.lit(None).cast(tp["p"].dataType).alias(structs[i]) for i, tp in enumerate(types)]
-    null_ties = [F.lit(None).cast(tp["t"].dataType).alias(ties[i]) for i, tp in enumerate(types)]
+    tie_values = [F.struct(*[F.col(c) for c in s.tie_breaker]) if s.tie_breaker else None for s in rights]
+    null_payloads, null_ties = [], []
+    for i, (side, payload, tie) in enumerate(zip(rights, payloads, tie_values, strict=True)):
+        schema = side.frame.select(payload.alias("p"), *([tie.alias("t")] if tie is not None else [])).schema
+        null_payloads.append(F.lit(None).cast(schema["p"].dataType).alias(structs[i]))
+        if tie is not None:
+            null_ties.append(F.lit(None).cast(schema["t"].dataType).alias(ties[i]))
+    tie_names = [ties[i] for i, tie in enumerate(tie_values) if tie is not None]
     left_type = left_part.schema[LEFT_ID].dataType
 
     union = left_part.select(*keys, TIME, ORDER, VALID, LEFT_ID, *null_payloads, *null_ties)
@@ -137,7 +142,7 @@ def _union(left: DataFrame, left_payload: Sequence[str], keys: list[str], rights
             F.lit(0 if side.allow_exact_matches else 2).cast("byte").alias(ORDER),
             F.lit(None).cast("boolean").alias(VALID), F.lit(None).cast(left_type).alias(LEFT_ID),
             *[payloads[i].alias(structs[j]) if j == i else null_payloads[j] for j in range(len(rights))],
-            *[tie_values[i].alias(ties[j]) if j == i else null_ties[j] for j in range(len(rights))],
+            *[tie_values[i].alias(name) if name == ties[i] else nulls for name, nulls in zip(tie_names, null_ties, strict=True)],
         ]
         union = union.unionByName(frame.select(*cols))
     return union
@@ -203,49 +208,52 @@ def find_hot_keys(
 ) -> DataFrame | None:
     """Keys owning more than ``share`` of all rows (left + right), with time slice bounds.
 
-    One small sampling job (exact counts when the data is small). Returns a tiny DataFrame of
-    key columns and ``__ff_bounds`` to pass to :func:`sweep`, or None when no key is hot.
+    One sampling job counts rows per key (exact counts when the sample is too small to trust);
+    only when a key is hot does a second job compute time quantiles, for the hot keys alone.
+    Returns a tiny DataFrame of key columns and ``__ff_bounds`` for :func:`sweep`, or None.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-
-    keys = [KEY.format(i) for i in range(n_keys)]
-    frames = [left.select(*keys, TIME)] + [r.frame.select(*keys, TIME) for r in rights]
-    both = frames[0]
-    for frame in frames[1:]:
-        both = both.unionByName(frame)
-    grid = [i / max_slices for i in range(1, max_slices)]
-    rows: list[Any] = []
-    for frac in (fraction, 1.0):
-        sample = both.sample(fraction=frac, seed=17) if frac < 1.0 else both
-        stats = (
-            sample.groupBy(*keys)
-            .agg(F.count(F.lit(1)).alias("n"), F.percentile_approx(TIME, grid, 1000).alias("q"))
-            .withColumn("total", F.sum("n").over(Window.partitionBy()))
-            .where(F.col("n") > F.col("total") * share)
-        )
-        rows = stats.collect()
-        total = rows[0]["total"] if rows else None
-        if frac == 1.0 or (total is not None and total >= min_sample):
-            break
-        if not rows and sample.count() >= min_sample:
-            return None  # nothing hot in a sample large enough to trust
-    hot = []
-    for row in rows:
-        if any(row[k] is None for k in keys) or not row["q"] or row["q"][0] is None:
-            continue
-        wanted = max_slices if share == 0 else row["n"] / (row["total"] * share) + 1
-        slices = min(max_slices, max(2, int(wanted)))
-        step = max_slices / slices
-        bounds = sorted({row["q"][round(step * j) - 1] for j in range(1, slices)})
-        hot.append((*[row[k] for k in keys], bounds))
-    if not hot:
-        return None
-    spark = left.sparkSession
     from pyspark.sql.types import ArrayType
 
+    keys = [KEY.format(i) for i in range(n_keys)]
+    both = left.select(*keys, TIME)
+    for right in rights:
+        both = both.unionByName(right.frame.select(*keys, TIME))
+    both = both.where(F.col(TIME).isNotNull())
+    hot: list[Any] = []
+    for frac in (fraction, 1.0):
+        sample = both.sample(fraction=frac, seed=17) if frac < 1.0 else both
+        counts = sample.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"))
+        everything = Window.partitionBy()
+        ranked = counts.select(*keys, "n", F.sum("n").over(everything).alias("total"), F.max("n").over(everything).alias("top"))
+        # the biggest key always comes back, so the sample size is known even when none is hot
+        top = ranked.where((F.col("n") > F.col("total") * share) | (F.col("n") == F.col("top")))
+        rows = top.collect()
+        total = rows[0]["total"] if rows else 0
+        hot = [r for r in rows if r["n"] > total * share and all(r[k] is not None for k in keys)]
+        if frac == 1.0 or total >= min_sample:
+            break
+    if not hot:
+        return None
+    grid = [i / max_slices for i in range(1, max_slices)]
+    wanted = left.sparkSession.createDataFrame([(*[r[k] for k in keys], r["n"] / r["total"]) for r in hot],
+                                               left.select(*keys).schema.add("__ff_share", "double"))
+    quantiles = (
+        both.join(F.broadcast(wanted), on=keys)
+        .groupBy(*keys)
+        .agg(F.first("__ff_share").alias("share"), F.percentile_approx(TIME, grid, 1000).alias("q"))
+        .collect()
+    )
+    sliced = []
+    for row in quantiles:
+        goal = max_slices if share == 0 else row["share"] / share + 1
+        slices = min(max_slices, max(2, int(goal)))
+        step = max_slices / slices
+        bounds = sorted({row["q"][round(step * j) - 1] for j in range(1, slices)})
+        sliced.append((*[row[k] for k in keys], bounds))
     schema = left.select(*keys).schema.add(BOUNDS, ArrayType(left.schema[TIME].dataType))
-    return spark.createDataFrame(hot, schema)
+    return left.sparkSession.createDataFrame(sliced, schema)
 
 
 def _q(name: str) -> str:

@@ -126,13 +126,32 @@ def test_many_lookups_one_pass_equals_separate_joins(spark):
 
 
 def test_many_lookups_share_one_spine_shuffle(spark):
-    """Lookups keyed like the spine are swept together: one Exchange of the spine, not one per table."""
-    spine = spark.createDataFrame([(1, "a", minutes(10))], "sid long, k string, ts timestamp")
-    tables = [spark.createDataFrame([("a", minutes(i), float(i))], "k string, ts timestamp, v double") for i in range(4)]
+    """Lookups keyed like the spine are swept together: one Exchange of the spine, not one per table
+    (100 keys of 1% each: none is hot, so no time slicing either)."""
+    spine = spark.createDataFrame([(k, f"k{k}", minutes(10)) for k in range(100)], "sid long, k string, ts timestamp")
+    tables = [
+        spark.createDataFrame([(f"k{k}", minutes(i), float(i)) for k in range(100)], "k string, ts timestamp, v double")
+        for i in range(4)
+    ]
     out = asof_join_many(spine, [AsofLookup(t, on="ts", by="k", prefix=f"g{i}_") for i, t in enumerate(tables)], on="ts")
     plan = out._jdf.queryExecution().executedPlan().toString()
     assert plan.count("Exchange hashpartitioning") == 1
-    assert out.first()["g3_v"] == 3.0
+    assert {r["g3_v"] for r in out.collect()} == {3.0}
+
+
+def test_hot_key_is_sliced_and_exact(spark):
+    """One key owning every row is split into time slices (rows carried across slice bounds) and
+    still gives merge_asof's rows."""
+    import pandas as pd
+
+    spine = spark.createDataFrame([(i, "a", minutes(3 * i + 1)) for i in range(300)], "sid long, k string, ts timestamp")
+    right = spark.createDataFrame([("a", minutes(7 * i), float(i)) for i in range(100)], "k string, ts timestamp, v double")
+    out = asof_join(spine, right, on="ts", by="k", hot_key_share=0.0)
+    assert "__ff_slice" in out._jdf.queryExecution().executedPlan().toString()
+    got = out.toPandas().sort_values("sid").reset_index(drop=True)
+    expected = pd.merge_asof(spine.toPandas().sort_values("ts"), right.toPandas().sort_values("ts"), on="ts", by="k")
+    expected = expected.sort_values("sid").reset_index(drop=True)
+    assert got["v"].tolist() == expected["v"].tolist()
 
 
 def test_columns_with_odd_names(spark):
