@@ -1,0 +1,115 @@
+"""Crash tests: real subprocesses killed with SIGKILL in the middle of a write.
+
+* A feature backfill of four daily chunks is killed after the third chunk's data files were
+  written and before its commit (see :mod:`tests.reliability._workers` for how the kill point is
+  made deterministic). The group is at the second chunk's commit, the history holds whole commits
+  only, no row of the killed chunk is visible; a re-run resumes at the third chunk and the table
+  equals an uninterrupted run's.
+* A scoring batch is killed inside the predictions write: the table has the batch entirely or not
+  at all, and re-scoring the batch id writes it once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from engine.pipelines import FeaturePipeline, Input
+from engine.store import delta
+from engine.store.feature_store import FeatureStore
+from tests.reliability import _workers as W
+from tests.reliability.conftest import (
+    committed_files,
+    data_files,
+    delta_version,
+    kill_group,
+    start_worker,
+    wait_for,
+)
+
+DAY = timedelta(days=1)
+START, END = W.T0, W.T0 + 4 * DAY
+KILLED_CHUNK = W.T0 + 2 * DAY
+
+
+def rows(df) -> list[tuple]:
+    return sorted(tuple(r) for r in df.collect())
+
+
+def test_backfill_killed_mid_write_resumes_to_the_uninterrupted_result(spark, tmp_path, workdir):
+    store = FeatureStore(spark, tmp_path / "store")
+    raw = str(tmp_path / "raw" / "events")
+    delta.create_table(spark, raw, spark.createDataFrame([], W.EVENTS).schema)
+    delta.append(spark, raw, spark.createDataFrame(W.event_rows(), W.EVENTS))
+    group = store.create_feature_group("sums", primary_key="user", event_time="ts", schema=W.OUTPUT, statistics=False)
+    signal = workdir / "chunk3.started"
+
+    proc = start_worker("backfill", {
+        "root": store.root, "raw": raw, "group": "sums", "pipeline": "sums", "start": START.isoformat(),
+        "end": END.isoformat(), "step_hours": 24, "mark_chunk": KILLED_CHUNK.isoformat(), "signal": str(signal),
+    }, workdir)
+    wait_for(signal.exists, proc, timeout=420, what="the third chunk to start", folder=workdir)
+    wait_for(lambda: bool(data_files(group.path) - committed_files(group.path)), proc, timeout=120,
+             what="the third chunk's first data file", folder=workdir, interval=0.002)
+    kill_group(proc)
+    assert proc.returncode == -9
+
+    # the kill landed mid-write: data files on disk that no commit references
+    orphans = data_files(group.path) - committed_files(group.path)
+    assert orphans
+    # whole commits only: CREATE + one replaceWhere WRITE per finished chunk, the killed one absent
+    history = delta.history(spark, group.path)
+    assert [h["operation"] for h in history] == ["CREATE TABLE", "WRITE", "WRITE"]
+    predicates = [h["operationParameters"]["predicate"] for h in history[1:]]
+    assert "2013-01-01" in predicates[0] and "2013-01-02" in predicates[1]
+    pipeline = FeaturePipeline("sums", W.rolling_sum, inputs={"events": Input(raw, time_column="ts")}, output=group,
+                               lookback=W.WINDOW, step=DAY)
+    done = [(r["chunk_start"], r["status"], r["delta_version"]) for r in pipeline.progress()]
+    assert done == [(START, "done", 1), (START + DAY, "done", 2)]
+    assert group.delta_version() == 2
+    killed = group.read().where((F.col("ts") >= KILLED_CHUNK.replace(tzinfo=None)))
+    assert killed.count() == 0
+
+    results = pipeline.run(START, END)  # resumes at the first unfinished chunk
+    assert [(r.time_range.start, r.status) for r in results] == [
+        (START, "skipped"), (START + DAY, "skipped"), (START + 2 * DAY, "done"), (START + 3 * DAY, "done")
+    ]
+    reference = store.create_feature_group("sums_reference", primary_key="user", event_time="ts", schema=W.OUTPUT,
+                                           statistics=False)
+    FeaturePipeline("reference", W.rolling_sum, inputs={"events": Input(raw, time_column="ts")}, output=reference,
+                    lookback=W.WINDOW, step=DAY).run(START, END)
+    expected = rows(reference.read())
+    assert len(expected) == 24 * 4 * 12
+    assert rows(group.read()) == expected
+    # the orphaned files of the killed attempt are not part of any snapshot
+    assert not orphans & committed_files(group.path)
+
+
+def test_scoring_batch_killed_mid_write_is_all_or_nothing(spark, model_world, workdir):
+    out = str(Path(model_world["tmp"]) / "predictions_crash")
+    signal = workdir / "scoring.started"
+    proc = start_worker("score", {
+        "model_uri": "models:/alarm@champion", "output": out, "batch_id": "b1",
+        "scored_at": model_world["scored_at"].isoformat(), "signal": str(signal),
+    }, workdir)
+    wait_for(signal.exists, proc, timeout=420, what="the predictions write to start", folder=workdir, interval=0.05)
+    kill_group(proc)
+    assert proc.returncode == -9
+    # the table was created (version 0) before the write; the killed batch has no commit and no row
+    assert [h["operation"] for h in delta.history(spark, out)] == ["CREATE TABLE"]
+    assert delta.read(spark, out).count() == 0
+
+    from engine.pipelines.inference import score_batch
+
+    spine = W.scoring_spine(spark)
+    first = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1",
+                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
+    again = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1",
+                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
+    assert (first.delta_version, again.delta_version) == (1, 2)
+    scored = delta.read(spark, out)
+    assert first.rows == again.rows == spine.count() == scored.count()
+    assert scored.select("event_id").distinct().count() == scored.count()
+    assert delta_version(out) == 2
