@@ -160,6 +160,8 @@ def insert_rows(spark: Any, keys: list[int], writer: int, batch: int) -> Any:
 
 def concurrent(spec: dict[str, Any]) -> None:
     """The phases of the concurrency suite, in lock step with the sibling worker."""
+    import logging
+
     from engine.errors import EngineError
     from engine.pipelines import FeaturePipeline, Input
     from engine.store.feature_store import FeatureStore
@@ -168,6 +170,14 @@ def concurrent(spec: dict[str, Any]) -> None:
     spark = build_session(spec)
     store = FeatureStore(spark, spec["root"])
     results: dict[str, list[dict[str, Any]]] = {}
+    retries: list[str] = []
+
+    class CountRetries(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "concurrent commit conflict" in record.getMessage():
+                retries.append(record.getMessage())
+
+    logging.getLogger("engine.store.delta").addHandler(CountRetries(logging.WARNING))
 
     def wait_for_sibling(phase: str) -> None:
         (barrier / f"{phase}-{me}").touch()
@@ -185,7 +195,8 @@ def concurrent(spec: dict[str, Any]) -> None:
             outcome = {"ok": False, "error_class": err.error_class, "error": str(err)[:500]}
         except Exception as err:  # recorded, so the test can show what leaked through
             outcome = {"ok": False, "error_class": type(err).__name__, "error": str(err)[:500]}
-        results.setdefault(phase, []).append({"label": label, "began": began, "ended": time.time(), **outcome})
+        results.setdefault(phase, []).append({"label": label, "began": began, "ended": time.time(), **outcome,
+                                              "retries_so_far": len(retries)})
         Path(spec["result"]).write_text(json.dumps(results))
 
     wait_for_sibling("create")

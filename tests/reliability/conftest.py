@@ -3,6 +3,7 @@ SIGKILL of the whole group, and Delta table versions read from ``_delta_log`` wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -53,10 +54,8 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], *, ti
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the worker's whole process group and wait until no member is left."""
     pgid = proc.pid  # the session leader's pid is the group id
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=60)
     deadline = time.monotonic() + 30
     while group_members(pgid):

@@ -69,7 +69,7 @@ def test_backfill_killed_mid_write_resumes_to_the_uninterrupted_result(spark, tm
     done = [(r["chunk_start"], r["status"], r["delta_version"]) for r in pipeline.progress()]
     assert done == [(START, "done", 1), (START + DAY, "done", 2)]
     assert group.delta_version() == 2
-    killed = group.read().where((F.col("ts") >= KILLED_CHUNK.replace(tzinfo=None)))
+    killed = group.read().where(F.col("ts") >= KILLED_CHUNK.replace(tzinfo=None))
     assert killed.count() == 0
 
     results = pipeline.run(START, END)  # resumes at the first unfinished chunk
