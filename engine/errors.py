@@ -156,6 +156,13 @@ class ConfigError(EngineError, ValueError):
     error_class = "CONFIG"
     template = "{source}: key `{key}`: expected {expected}, found {found}. {hint}"
 
+    def __init__(self, **params: Any) -> None:
+        from engine.redaction import REDACTED, is_secret_key
+
+        if is_secret_key(params.get("key")) and params.get("found") not in (None, "an unknown key", "nothing (missing)"):
+            params["found"] = f"a value ({REDACTED})"  # never echo a password back
+        super().__init__(**params)
+
 
 class JavaError(EngineError, RuntimeError):
     """Java is missing or too old for Spark."""

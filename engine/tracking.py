@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from engine.env import FF_WAREHOUSE, MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI
 from engine.errors import InvalidArgumentError
+from engine.redaction import redact_uri
 
 __all__ = ["artifact_root", "configure_tracking", "default_warehouse", "ensure_experiment", "ensure_tracking"]
 
@@ -45,7 +46,7 @@ def configure_tracking(warehouse: Path | None = None) -> str:
     env_uri = MLFLOW_TRACKING_URI.get()
     if env_uri is not None and env_uri != _ours["tracking"]:
         uri, embedded = env_uri, False
-        log.info("MLflow tracking: %s (from $%s)", uri, MLFLOW_TRACKING_URI.name)
+        log.info("MLflow tracking: %s (from $%s)", redact_uri(uri), MLFLOW_TRACKING_URI.name)
     else:
         folder = Path(warehouse if warehouse is not None else default_warehouse()).expanduser().resolve()
         (folder / "mlartifacts").mkdir(parents=True, exist_ok=True)

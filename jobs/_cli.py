@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.config import apply_overrides, from_mapping, load_yaml, parse_instant
-from engine.errors import EngineError
+from engine.errors import EngineError, InvalidArgumentError
+from engine.redaction import SecretFilter, register_secrets, scrub, secret_values
 
 log = logging.getLogger("jobs")
 
@@ -67,8 +68,18 @@ class DemoJobConfig:
     periods: PeriodOverrides = field(default_factory=PeriodOverrides)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is an :class:`InvalidArgumentError` (one line, exit code 2)
+    instead of a usage dump and ``SystemExit`` from inside ``main``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InvalidArgumentError(
+            argument="command line", expected="the options listed by --help", found=message,
+        )
+
+
 def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = _Parser(description=description)
     p.add_argument("--config", default="conf/jobs/demo.yaml", help="job config YAML")
     p.add_argument("--profile", default="local", help="Spark profile: local | standalone | databricks")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
@@ -80,7 +91,16 @@ def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentPa
 
 def load_config(args: argparse.Namespace) -> DemoJobConfig:
     data = apply_overrides(load_yaml(args.config), args.set, source=f"{args.config} + --set")
+    register_secrets(secret_values(data))  # hidden from every log line, whatever logs them
     return from_mapping(DemoJobConfig, data, source=args.config)
+
+
+def _hide_secrets_in_logs() -> None:
+    """Put a :class:`SecretFilter` on every root handler (once): secret env variables and config
+    values never reach a log line."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())
 
 
 def instant(value: str | None, name: str) -> datetime | None:
@@ -89,25 +109,37 @@ def instant(value: str | None, name: str) -> datetime | None:
 
 def run(description: str, body: Callable[[Any, argparse.Namespace, DemoJobConfig], Mapping[str, Any] | None],
         argv: list[str] | None, *, time_range: bool = False) -> int:
-    """Parse, configure logging, build the session, call ``body``; print a one-line result."""
-    args = parser(description, time_range=time_range).parse_args(argv)
+    """Parse, configure logging, build the session, call ``body``; print a one-line result.
+
+    The command line and the config (including ``--start/--end``) are checked before the session
+    is built, so a typo fails in a second with its reason, not after the JVM started.
+    """
+    try:
+        args = parser(description, time_range=time_range).parse_args(argv)
+    except EngineError as err:
+        print(scrub(f"FAILED: {err}"), file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("py4j", "mlflow", "great_expectations", "alembic", "urllib3", "hyperopt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _hide_secrets_in_logs()
     started = time.monotonic()
     try:
         config = load_config(args)
+        if time_range:
+            instant(args.start, "start")
+            instant(args.end, "end")
         from engine.session import build_spark
 
         spark = build_spark(args.profile)
         spark.sparkContext.setLogLevel("ERROR")
         result = body(spark, args, config) or {}
     except EngineError as err:
-        print(f"FAILED: {err}", file=sys.stderr)
+        print(scrub(f"FAILED: {err}"), file=sys.stderr)
         return 2
     except Exception as err:  # a one-line reason, the traceback in the log
         log.exception("job failed")
-        print(f"FAILED: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", file=sys.stderr)
+        print(scrub(f"FAILED: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"), file=sys.stderr)
         return 1
     log.info("done in %.0fs", time.monotonic() - started)
     if result:

@@ -61,6 +61,7 @@ from engine.errors import (
 )
 from engine.pipelines._models import FAMILIES, SKLEARN_FAMILIES, accepted_params
 from engine.pipelines._search_space import ParamSpace, check_param_space
+from engine.redaction import redact
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -336,15 +337,9 @@ def _tracked(runner: _Runner, *, features: list[str], label: str, config: Traini
         run_id = run.info.run_id
         log.info("Training %s on %d rows (validation %d), %d features; MLflow run %s", config.family,
                  stats["train_rows"], stats["validation_rows"], len(features), run_id)
-        mlflow.log_params({
-            "family": config.family, "max_evals": config.max_evals, "parallelism": config.parallelism,
-            "metric": config.metric, "seed": config.seed, "algo": config.algo, "label": label,
-            "n_features": len(features), "threads_per_trial": config.threads_per_trial,
-            "features": _joined(features),
-            **{f"fixed.{k}": v for k, v in config.params.items()},
-        })
+        mlflow.log_params(run_params(config, features=features, label=label))
         mlflow.log_dict({"features": features, "label": label}, "features.json")
-        mlflow.log_dict(_config_dict(config), "training_config.json")
+        mlflow.log_dict(redact(_config_dict(config)), "training_config.json")
         mlflow.log_metrics({**{k: float(v) for k, v in stats.items()}, **{f"baseline_{k}": v for k, v in baseline.items()}})
 
         started = time.monotonic()
@@ -393,6 +388,17 @@ def _tracked(runner: _Runner, *, features: list[str], label: str, config: Traini
         trials=tuple(sorted(trial_log.records, key=lambda r: r.number)),
         best_trial=best.number, tuning_seconds=tuning_seconds,
     )
+
+
+def run_params(config: TrainingConfig, *, features: list[str], label: str) -> dict[str, Any]:
+    """The parent run's MLflow params; values of secret-named keys (``api_token``...) are redacted."""
+    return redact({
+        "family": config.family, "max_evals": config.max_evals, "parallelism": config.parallelism,
+        "metric": config.metric, "seed": config.seed, "algo": config.algo, "label": label,
+        "n_features": len(features), "threads_per_trial": config.threads_per_trial,
+        "features": _joined(features),
+        **{f"fixed.{k}": v for k, v in config.params.items()},
+    })
 
 
 def _config_dict(config: TrainingConfig) -> dict[str, Any]:
