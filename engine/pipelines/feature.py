@@ -123,9 +123,10 @@ class FeaturePipeline:
                     argument=f"inputs[{key!r}]", expected="a FeatureGroup, a Delta path or an Input", found=repr(value)
                 )
             self.inputs[key] = value
-        for argument, value, minimum in (("lookback", lookback, timedelta(0)), ("step", step, timedelta(microseconds=1))):
+        for argument, value, minimum, expected in (("lookback", lookback, timedelta(0), "a timedelta >= 0"),
+                                                   ("step", step, timedelta(microseconds=1), "a positive timedelta")):
             if not isinstance(value, timedelta) or value < minimum:
-                raise InvalidArgumentError(argument=argument, expected=f"a timedelta >= {minimum}", found=repr(value))
+                raise InvalidArgumentError(argument=argument, expected=expected, found=repr(value))
         self.transform = transform
         self.output = output
         self.lookback = lookback

@@ -373,7 +373,7 @@ def _tracked(runner: _Runner, *, features: list[str], label: str, config: Traini
         started = time.monotonic()
         model_uri = runner.log_model(model_meta)
         log_model_seconds = time.monotonic() - started
-        mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
+        mlflow.log_params(redact({f"best.{k}": v for k, v in best.params.items()}))
         mlflow.log_metrics({**metrics, "tuning_seconds": tuning_seconds, "refit_seconds": refit_seconds,
                             "log_model_seconds": log_model_seconds, "best_trial": best.number,
                             "n_trials_ok": len(trial_log.records) - failed, "n_trials_failed": failed})

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import (
@@ -35,6 +35,7 @@ __all__ = [
     "create_table",
     "current_version",
     "history",
+    "optimize",
     "quote_identifier",
     "range_predicate",
     "read",
@@ -42,6 +43,7 @@ __all__ = [
     "replace_where",
     "table_exists",
     "upsert",
+    "vacuum",
 ]
 
 log = logging.getLogger(__name__)
@@ -309,6 +311,45 @@ def current_version(spark: SparkSession, path: str) -> int:
 
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
     return int(row["version"]) if row else -1
+
+
+def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
+    """Compact the table's small files (``OPTIMIZE``) in one commit; return Delta's metrics
+    (``numFilesAdded``, ``numFilesRemoved``, ...). Reads at any version are unchanged: only the
+    file layout of the new version differs (old files stay until :func:`vacuum`)."""
+    from delta.tables import DeltaTable
+
+    _require_table(spark, path)
+    result = _retry(lambda: DeltaTable.forPath(spark, str(path)).optimize().executeCompaction(), target=str(path))
+    metrics = result.select("metrics").first()
+    return metrics["metrics"].asDict(recursive=True) if metrics else {}
+
+
+def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
+    """``VACUUM``: delete files no version newer than ``now - retention`` needs.
+
+    Time travel to a version older than the retention may fail afterwards. Delta refuses a
+    retention under 7 days unless the session sets
+    ``spark.databricks.delta.retentionDurationCheck.enabled=false``; that refusal is an
+    :class:`InvalidArgumentError` here (library code does not change session settings).
+    """
+    from delta.tables import DeltaTable
+
+    _require_table(spark, path)
+    if not isinstance(retention, timedelta) or retention < timedelta(0):
+        raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
+    try:
+        DeltaTable.forPath(spark, str(path)).vacuum(retention.total_seconds() / 3600)
+    except Exception as err:
+        if "retentionDurationCheck" in str(err) or "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT" in str(err):
+            raise InvalidArgumentError(
+                argument="retention", expected="at least Delta's minimum retention (7 days by default)",
+                found=repr(retention), hint=(
+                    "Shorter retentions need spark.databricks.delta.retentionDurationCheck.enabled=false "
+                    "in the session (and no concurrent reader of older versions)."
+                ),
+            ) from None
+        raise
 
 
 def _is_conflict(err: BaseException) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, PrimaryKeyError, ValidationFailedError
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["FeatureGroup"]
 
 log = logging.getLogger(__name__)
+
+VACUUM_MARGIN = timedelta(seconds=10)
 
 
 class FeatureGroup:
@@ -201,6 +203,53 @@ class FeatureGroup:
         finally:
             cached.unpersist()
 
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def compact(self) -> dict[str, Any]:
+        """Rewrite small files into few large ones (Delta ``OPTIMIZE``), one commit; rows unchanged."""
+        metrics = delta.optimize(self.store.spark, self.path)
+        log.info("%s: compacted %s file(s) into %s", self._target, metrics.get("numFilesRemoved"),
+                 metrics.get("numFilesAdded"))
+        return metrics
+
+    def protected_versions(self) -> dict[str, int]:
+        """Delta versions of this group that registered training datasets were built from
+        (``"<view>_v<n>#<dataset version>" -> Delta version``): time travel to them must keep working."""
+        key = f"{self.name}:v{self.version}"
+        found = {}
+        for entity in self.store.registry.entities(kind="training_dataset"):
+            version = (entity.definition.get("source_versions") or {}).get(key)
+            if version is not None:
+                found[f"{entity.name}_{entity.parent}#{entity.version}"] = int(version)
+        return found
+
+    def vacuum(self, retention: timedelta) -> None:
+        """Delete files older than ``retention`` (Delta ``VACUUM``), refusing a retention that would
+        break time travel to a version a registered training dataset needs.
+
+        VACUUM deletes files removed from the table before ``now - retention`` (Delta's clock). A
+        version stays readable while every commit after it is newer than that cutoff, so the
+        retention must exceed the age of the oldest protected version's commit (plus ``VACUUM_MARGIN``
+        for the time between this check and Delta's, and for commits prepared before it). Raises :class:`InvalidArgumentError` naming the
+        dataset, the version and the retention needed; nothing is deleted then.
+        """
+        if not isinstance(retention, timedelta) or retention < timedelta(0):
+            raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
+        protected = self.protected_versions()
+        if protected:
+            dataset, oldest = min(protected.items(), key=lambda item: item[1])
+            committed = next(as_utc(h["timestamp"]) for h in delta.history(self.store.spark, self.path)
+                             if h["version"] == oldest)
+            needed = datetime.now(UTC) - committed + VACUUM_MARGIN  # Delta's VACUUM reads the clock too
+            if retention < needed:
+                raise InvalidArgumentError(
+                    argument="retention", expected=f"at least {needed} to keep Delta version {oldest} of "
+                    f"{self.node_name}, which training dataset {dataset} was built from", found=repr(retention),
+                    hint="Nothing was deleted. Delete the training dataset first, or keep a longer retention.",
+                )
+        delta.vacuum(self.store.spark, self.path, retention=retention)
+        log.info("%s: vacuumed with retention %s (protected versions: %s)", self._target, retention, protected)
+
     # -- checks (schema only, or one aggregation; nothing written yet) --------------------------
 
     def _check_schema(self, df: DataFrame, *, evolve_schema: bool) -> list[str]:
@@ -215,7 +264,8 @@ class FeatureGroup:
 
         ident = [*self.keys, *([self.tie_breaker] if self.tie_breaker else [])]
         cols = [F.col(delta.quote_identifier(c)) for c in ident]
-        example = F.to_json(F.struct(*cols, F.col("__n").alias("rows")))
+        # NULL fields kept, so a NULL key shows as "device":null in the error's example
+        example = F.to_json(F.struct(*cols, F.col("__n").alias("rows")), {"ignoreNullFields": "false"})
         has_null = F.lit(False)
         for c in self.keys:
             has_null = has_null | F.col(delta.quote_identifier(c)).isNull()

@@ -135,7 +135,8 @@ class FeatureStore:
             raise ColumnTypeError(
                 argument="event_time", column=event_time, expected="TIMESTAMP (a UTC instant)",
                 found=event_type.simpleString(),
-                hint="TIMESTAMP_NTZ is a wall-clock time: convert it, e.g. to_utc_timestamp(col, 'America/New_York').",
+                hint="TIMESTAMP_NTZ is a wall-clock time: convert it, e.g. to_utc_timestamp(col, 'America/New_York')."
+                if isinstance(event_type, T.TimestampNTZType) else "Convert it, e.g. with to_timestamp(col).",
             )
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise InvalidArgumentError(argument="tags", expected="a list of strings", found=repr(tags))

@@ -1,0 +1,330 @@
+"""The bad-input matrix: one table-driven test across the public API.
+
+Each case is one mistake a user makes -- in the temporal core, feature groups, pipelines, feature
+views, training datasets, scoring, the jobs' command lines and YAML configs. For every case the
+test asserts:
+
+* the exact :mod:`engine.errors` class (jobs: exit code 2 and a one-line ``FAILED: [ERROR_CLASS]``);
+* that the message names the offending argument / column / key AND the value found;
+* that no Delta table under the store, the raw data or the predictions changed (the latest
+  version of every table, read from its ``_delta_log``, is the same before and after; no table
+  appeared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import functions as F
+
+from engine.errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    ConfigError,
+    EngineError,
+    IncompatibleTypesError,
+    InvalidArgumentError,
+    NotFoundError,
+    PrimaryKeyError,
+    SchemaMismatchError,
+    TimeRangeError,
+    UnknownProfileError,
+    UnsafeNameError,
+)
+from engine.pipelines import Input
+from engine.pipelines.training import load_training_config
+from engine.store import delta
+from engine.store.training_dataset import RandomSplit
+from engine.temporal.ranges import TimeRange
+from tests.reliability._workers import EVENTS, OUTPUT, T0, event_rows, rolling_sum, scoring_spine
+from tests.reliability.conftest import delta_versions
+
+SENSOR = "device INT, at TIMESTAMP, level DOUBLE"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    code: int
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def ctx(spark, model_world) -> dict[str, Any]:
+    """model_world's store (a group, a view, a dataset, a registered model), a raw table, a predictions
+    table with one batch, and a pipeline over the raw table."""
+    from engine.pipelines import FeaturePipeline, Input
+    from engine.pipelines.inference import score_batch
+
+    tmp = Path(model_world["tmp"])
+    fs = model_world["fs"]
+    raw = str(tmp / "raw_events")
+    if not delta.table_exists(spark, raw):
+        delta.create_table(spark, raw, spark.createDataFrame([], EVENTS).schema)
+        delta.append(spark, raw, spark.createDataFrame(event_rows(users=2, days=2), EVENTS))
+    sums = fs.create_feature_group("sums", primary_key="user", event_time="ts", schema=OUTPUT, statistics=False,
+                                   exist_ok=True)
+    pipeline = FeaturePipeline("sums", rolling_sum, inputs={"events": Input(raw, time_column="ts")}, output=sums,
+                               lookback=timedelta(days=1), step=timedelta(days=1))
+    predictions = str(tmp / "predictions_matrix")
+    score_batch(spark, "models:/alarm@champion", scoring_spine(spark, devices=2, hours=2), output=predictions,
+                batch_id="b0", scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
+    config = tmp / "job.yaml"
+    config.write_text(f"root: {fs.root}\n")
+    return {"spark": spark, "fs": fs, "raw": raw, "pipeline": pipeline, "sensor": fs.get_feature_group("sensor"),
+            "view": model_world["view"], "predictions": predictions, "tmp": tmp, "config": str(config),
+            "scored_at": model_world["scored_at"], "roots": [str(tmp)]}
+
+
+# -- helpers the cases use -----------------------------------------------------------------------
+
+
+def frame(c: dict[str, Any], rows: list[tuple], schema: str) -> Any:
+    return c["spark"].createDataFrame(rows, schema)
+
+
+def sensor_rows(c: dict[str, Any], rows: list[tuple], schema: str = SENSOR) -> Any:
+    return frame(c, rows, schema)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def naive(hours: float) -> datetime:
+    return at(hours).replace(tzinfo=None)
+
+
+def asof(c: dict[str, Any], **kwargs: Any) -> Any:
+    from engine.temporal import asof_join
+
+    left = kwargs.pop("left_df", None)
+    right = kwargs.pop("right_df", None)
+    if left is None:
+        left = frame(c, [(1, naive(1))], "device INT, ts TIMESTAMP")
+    if right is None:
+        right = frame(c, [(1, naive(0), 1.0)], "device INT, at TIMESTAMP, level DOUBLE")
+    return asof_join(left, right, **{"left_on": "ts", "right_on": "at", "by": "device", **kwargs})
+
+
+def windows(c: dict[str, Any], aggs: Any = None, **kwargs: Any) -> Any:
+    from engine.temporal import Agg, window_aggregates
+
+    events = frame(c, [(1, naive(0), 1.0)], "device INT, at TIMESTAMP, level DOUBLE")
+    aggs = aggs if aggs is not None else [Agg("level", "mean", timedelta(hours=2))]
+    return window_aggregates(events, **{"by": "device", "event_time": "at", "aggs": aggs, **kwargs})
+
+
+def agg(*args: Any) -> Any:
+    from engine.temporal import Agg
+
+    return Agg(*args)
+
+
+def lookup_view(c: dict[str, Any], name: str, **lookup: Any) -> Any:
+    from engine.store.feature_view import FeatureLookup
+
+    return c["fs"].create_feature_view(name, spine_time="ts", labels=["alarm"],
+                                       lookups=[FeatureLookup(**{"feature_group": "sensor", **lookup})])
+
+
+def dataset(c: dict[str, Any], **kwargs: Any) -> Any:
+    return c["fs"].create_training_dataset(c["view"], **kwargs)
+
+
+def time_split(gap_hours: float) -> Any:
+    from engine.store.training_dataset import TimeSplit
+    from engine.temporal.ranges import TimeRange
+
+    return TimeSplit(TimeRange(at(0), at(50)), TimeRange(at(50 + gap_hours), at(100)))
+
+
+def labelled_spine(c: dict[str, Any]) -> Any:
+    return frame(c, [(1, 1, naive(5), 1)], "event_id LONG, device INT, ts TIMESTAMP, alarm INT")
+
+
+def score(c: dict[str, Any], spine: Any = None, *, model: str = "models:/alarm@champion", batch_id: str = "b9",
+          scored_at: datetime | None = None) -> Any:
+    from engine.pipelines.inference import score_batch
+
+    spine = spine if spine is not None else scoring_spine(c["spark"], devices=1, hours=1)
+    return score_batch(c["spark"], model, spine, output=c["predictions"], batch_id=batch_id,
+                       scored_at=scored_at or c["scored_at"], passthrough=["event_id", "tag"])
+
+
+def job(module: str, *argv: str) -> JobOutcome:
+    import importlib
+
+    main = importlib.import_module(f"jobs.{module}").main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return JobOutcome(code, err.getvalue())
+
+
+def yaml_file(c: dict[str, Any], name: str, text: str) -> str:
+    path = Path(c["tmp"]) / name
+    path.write_text(text)
+    return str(path)
+
+
+def training_yaml(c: dict[str, Any], text: str) -> Any:
+    return load_training_config(yaml_file(c, "training.yaml", text))
+
+
+def suite_yaml(c: dict[str, Any], text: str) -> Any:
+    from engine.validation import load_suite
+
+    return load_suite(yaml_file(c, "suite.yaml", text))
+
+
+def pipeline(c: dict[str, Any], **kwargs: Any) -> Any:
+    from engine.pipelines import FeaturePipeline, Input
+
+    args = {"inputs": {"events": Input(c["raw"], time_column="ts")}, "output": c["fs"].get_feature_group("sums"),
+            "lookback": timedelta(days=1), "step": timedelta(days=1), **kwargs}
+    return FeaturePipeline(args.pop("name", "sums"), rolling_sum, **args)
+
+
+LOGREG = "family: sklearn_logreg\nsearch_space: {C: {dist: loguniform, low: 0.1, high: 10.0}}\n"
+
+Case = Callable[[dict[str, Any]], Any]
+CASES: list[tuple[str, Case, type[EngineError], list[str]]] = [
+    # -- temporal core
+    ("asof-missing-on-column", lambda c: asof(c, left_on="tss"), ColumnNotFoundError, ["left_on", "tss"]),
+    ("asof-missing-by-column", lambda c: asof(c, by="dev"), ColumnNotFoundError, ["by", "dev"]),
+    ("asof-bad-direction", lambda c: asof(c, direction="sideways"), InvalidArgumentError, ["direction", "sideways"]),
+    ("asof-negative-tolerance", lambda c: asof(c, tolerance=timedelta(hours=-1)), InvalidArgumentError,
+     ["tolerance", "days=-1"]),
+    ("asof-tolerance-not-timedelta", lambda c: asof(c, tolerance=5), InvalidArgumentError, ["tolerance", "5 (int)"]),
+    ("asof-key-types-differ", lambda c: asof(c, right_df=frame(c, [("1", naive(0), 1.0)], "device STRING, at TIMESTAMP, level DOUBLE")),
+     IncompatibleTypesError, ["by", "device", "string"]),
+    ("asof-string-time", lambda c: asof(c, left_df=frame(c, [(1, "x")], "device INT, ts STRING")), ColumnTypeError,
+     ["on", "ts", "string"]),
+    ("window-unknown-function", lambda c: agg("level", "median", timedelta(hours=1)), InvalidArgumentError,
+     ["fn", "median"]),
+    ("window-negative-window", lambda c: agg("level", "sum", timedelta(hours=-2)), InvalidArgumentError,
+     ["window", "days=-1"]),
+    ("window-missing-event-time", lambda c: windows(c, event_time="when"), ColumnNotFoundError, ["event_time", "when"]),
+    ("window-missing-agg-column", lambda c: windows(c, aggs=[agg("lvl", "sum", timedelta(hours=1))]),
+     ColumnNotFoundError, ["lvl"]),
+    # -- feature groups
+    ("group-unsafe-name", lambda c: c["fs"].create_feature_group("../evil", primary_key="device", event_time="at", schema=SENSOR),
+     UnsafeNameError, ["name", "../evil"]),
+    ("group-string-event-time", lambda c: c["fs"].create_feature_group("g1", primary_key="device", event_time="at",
+                                                                        schema="device INT, at STRING"),
+     ColumnTypeError, ["event_time", "at", "TIMESTAMP", "found string", "to_timestamp"]),
+    ("group-unknown-primary-key", lambda c: c["fs"].create_feature_group("g2", primary_key="dev", event_time="at", schema=SENSOR),
+     ColumnNotFoundError, ["primary_key", "dev"]),
+    ("group-version-zero", lambda c: c["fs"].create_feature_group("g3", 0, primary_key="device", event_time="at", schema=SENSOR),
+     InvalidArgumentError, ["version", "0"]),
+    ("group-bad-ddl", lambda c: c["fs"].create_feature_group("g4", primary_key="device", event_time="at", schema="device INTEGR,"),
+     InvalidArgumentError, ["schema", "device INTEGR,"]),
+    ("group-missing", lambda c: c["fs"].get_feature_group("nosuch"), NotFoundError, ["feature group", "nosuch"]),
+    ("insert-wrong-type", lambda c: c["sensor"].insert(sensor_rows(c, [(1, naive(1), "x")], "device INT, at TIMESTAMP, level STRING")),
+     SchemaMismatchError, ["level", "double", "string"]),
+    ("insert-missing-column", lambda c: c["sensor"].insert(sensor_rows(c, [(1, naive(1))], "device INT, at TIMESTAMP")),
+     SchemaMismatchError, ["level", "no such column"]),
+    ("insert-extra-column", lambda c: c["sensor"].insert(sensor_rows(c, [(1, naive(1), 1.0, 2)], SENSOR + ", extra INT")),
+     SchemaMismatchError, ["extra", "an extra column"]),
+    ("insert-null-key", lambda c: c["sensor"].insert(sensor_rows(c, [(None, naive(1), 1.0)])), PrimaryKeyError,
+     ["NULL", "device", '"device":null']),
+    ("insert-duplicate-key", lambda c: c["sensor"].insert(sensor_rows(c, [(7, naive(1), 1.0), (7, naive(1), 2.0)])),
+     PrimaryKeyError, ["duplicate", "device", '"device":7']),
+    ("insert-not-a-dataframe", lambda c: c["sensor"].insert([(1, naive(1), 1.0)]), InvalidArgumentError, ["df", "list"]),
+    ("replace-range-rows-outside", lambda c: c["sensor"].replace_range(
+        sensor_rows(c, [(1, naive(30), 1.0)]), TimeRange(at(0), at(10))),
+     InvalidArgumentError, ["df", "1 row(s) outside", "2013-01-02T06:00"]),
+    # -- pipelines
+    ("pipeline-backwards-range", lambda c: c["pipeline"].run(at(48), at(24)), TimeRangeError,
+     ["start/end", "2013-01-03T00:00:00+00:00", "2013-01-02T00:00:00+00:00"]),
+    ("pipeline-naive-start", lambda c: c["pipeline"].run(naive(0), at(24)), InvalidArgumentError,
+     ["start", "naive datetime 2013-01-01T00:00:00"]),
+    ("pipeline-zero-step", lambda c: pipeline(c, step=timedelta(0)), InvalidArgumentError, ["step", "a positive timedelta", "timedelta(0)"]),
+    ("pipeline-unsafe-name", lambda c: pipeline(c, name="sums; DROP"), UnsafeNameError, ["name", "sums; DROP"]),
+    ("pipeline-missing-time-column", lambda c: pipeline(
+        c, inputs={"events": Input(c["raw"], time_column="when")}).run(at(0), at(24)),
+     ColumnNotFoundError, ["time_column", "when"]),
+    ("pipeline-missing-input-table", lambda c: pipeline(c, inputs={"events": str(Path(c["tmp"]) / "no_table")}).run(at(0), at(24)),
+     NotFoundError, ["Delta table", "no_table"]),
+    # -- feature views
+    ("view-unknown-group", lambda c: lookup_view(c, "v_bad1", feature_group="nosuch"), NotFoundError, ["nosuch"]),
+    ("view-unknown-feature", lambda c: lookup_view(c, "v_bad2", features=["lvl"]), ColumnNotFoundError, ["features", "lvl"]),
+    ("view-unsafe-name", lambda c: lookup_view(c, "v bad"), UnsafeNameError, ["name", "v bad"]),
+    ("view-spine-without-time", lambda c: c["view"].batch_data(frame(c, [(1,)], "device INT")), ColumnNotFoundError,
+     ["spine", "ts"]),
+    ("view-spine-string-time", lambda c: c["view"].batch_data(frame(c, [(1, "x")], "device INT, ts STRING")), ColumnTypeError,
+     ["spine", "ts", "string"]),
+    # -- training datasets
+    ("dataset-gap-too-small", lambda c: dataset(c, spine=labelled_spine(c), split=time_split(1)), TimeRangeError,
+     ["split.validation", "2013-01-03T03:00:00+00:00", "2:00:00", "1:00:00"]),
+    ("dataset-spine-without-label", lambda c: dataset(c, spine=labelled_spine(c).drop("alarm")), ColumnNotFoundError,
+     ["labels", "alarm"]),
+    ("dataset-bad-fractions", lambda c: dataset(c, spine=labelled_spine(c), split=RandomSplit({"train": 0.5, "validation": 0.2})),
+     InvalidArgumentError, ["split.fractions", "0.5", "0.2"]),
+    # -- scoring
+    ("score-bad-model-uri", lambda c: score(c, model="runs:/abc/model"), InvalidArgumentError, ["model_uri", "runs:/abc/model"]),
+    ("score-unknown-model", lambda c: score(c, model="models:/nosuch@champion"), NotFoundError, ["models:/nosuch@champion"]),
+    ("score-spine-without-key", lambda c: score(c, scoring_spine(c["spark"], devices=1, hours=1).drop("device")),
+     ColumnNotFoundError, ["spine", "device"]),
+    ("score-empty-spine", lambda c: score(c, scoring_spine(c["spark"], devices=1, hours=1).where(F.lit(False))),
+     InvalidArgumentError, ["spine", "an empty batch"]),
+    ("score-unsafe-batch-id", lambda c: score(c, batch_id="b'; --"), UnsafeNameError, ["batch_id", "b'; --"]),
+    ("score-naive-scored-at", lambda c: score(c, scored_at=naive(0)), InvalidArgumentError, ["scored_at", "naive"]),
+    # -- jobs' command lines
+    ("job-missing-config", lambda c: job("feature_backfill", "--config", "nowhere/job.yaml"), ConfigError,
+     ["nowhere/job.yaml", "no such file"]),
+    ("job-unknown-key", lambda c: job("feature_backfill", "--config", c["config"], "--set", "backfil_step=7d"), ConfigError,
+     ["backfil_step", "an unknown key"]),
+    ("job-wrong-type", lambda c: job("feature_backfill", "--config", c["config"], "--set", "backfill_step=soon"), ConfigError,
+     ["backfill_step", "'soon'"]),
+    ("job-bad-start", lambda c: job("feature_backfill", "--config", c["config"], "--start", "next tuesday"), ConfigError,
+     ["start", "'next tuesday'"]),
+    ("job-unknown-profile", lambda c: job("score_batch", "--config", c["config"], "--profile", "cloud9"), UnknownProfileError,
+     ["profile", "cloud9"]),
+    ("job-unknown-option", lambda c: job("train", "--confg", "x.yaml"), InvalidArgumentError, ["command line", "--confg"]),
+    ("job-override-without-value", lambda c: job("train", "--config", c["config"], "--set", "root"), ConfigError,
+     ["root", "key=value"]),
+    # -- YAML configs
+    ("yaml-training-unknown-key", lambda c: training_yaml(c, LOGREG + "max_eval: 3\n"), ConfigError, ["max_eval", "an unknown key"]),
+    ("yaml-training-wrong-type", lambda c: training_yaml(c, LOGREG + "max_evals: ten\n"), ConfigError, ["max_evals", "'ten'"]),
+    ("yaml-training-missing-file", lambda c: load_training_config("conf/training/nope.yaml"), ConfigError, ["nope.yaml", "no such file"]),
+    ("yaml-python-object-tag", lambda c: training_yaml(c, "family: !!python/object/apply:os.system ['echo pwned']\n"),
+     ConfigError, ["valid YAML", "python/object/apply:os.system"]),
+    ("yaml-not-a-mapping", lambda c: training_yaml(c, "- family\n- sklearn_logreg\n"), ConfigError, ["<root>", "list"]),
+    ("yaml-suite-unknown-expectation", lambda c: suite_yaml(
+        c, "name: s\npolicy: reject\nexpectations:\n  - type: expect_magic\n    kwargs: {column: x}\n"),
+     ConfigError, ["expect_magic"]),
+]
+
+
+@pytest.mark.parametrize(("case", "error", "needles"), [pytest.param(fn, err, needles, id=name) for name, fn, err, needles in CASES])
+def test_bad_input_is_refused_with_a_clear_error_and_nothing_written(ctx, case, error, needles):
+    before = delta_versions(*ctx["roots"])
+    assert len(before) >= 5  # the group, the registry tables, the dataset, the raw and predictions tables
+    try:
+        outcome = case(ctx)
+    except EngineError as err:
+        assert type(err) is error, f"{type(err).__name__}: {err}"
+        message = str(err)
+    else:
+        assert isinstance(outcome, JobOutcome), f"no error raised; returned {outcome!r}"
+        lines = outcome.stderr.strip().splitlines()
+        assert outcome.code == 2 and len(lines) == 1, outcome
+        assert lines[0].startswith(f"FAILED: [{error.error_class}] "), lines[0]
+        message = lines[0]
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in: {message}"
+    assert delta_versions(*ctx["roots"]) == before
+
+
+def test_the_matrix_is_wide():
+    assert len(CASES) >= 30 and len({name for name, *_ in CASES}) == len(CASES)
+    areas = {name.split("-")[0] for name, *_ in CASES}
+    assert areas >= {"asof", "window", "group", "insert", "pipeline", "view", "dataset", "score", "job", "yaml"}
