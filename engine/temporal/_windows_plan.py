@@ -6,11 +6,16 @@ Time is a LONG (microseconds, days, or the integer itself). A window of ``W`` un
 ``[kW, (k+1)W)``; a target in block ``k`` then sees events of two blocks only:
 
 * part A -- the events of block ``k`` with ``e <= t``: a running aggregate over the block in
-  time order (``RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW``: events at ``t`` are in);
+  time order, events before targets at equal times (``ROWS BETWEEN UNBOUNDED PRECEDING AND
+  CURRENT ROW``: events at ``t`` are in);
 * part B -- the events of block ``k - 1`` with ``e > t - W``: the target is placed at its
   *probe* position ``t - W`` (which lies in block ``k - 1``) and a running aggregate runs over
-  that block in reverse time order, stopping one unit short of the probe
-  (``... AND 1 PRECEDING`` ordered by ``-position``), so an event at exactly ``t - W`` is out.
+  that block in reverse time order, targets before events at equal positions, stopping one row
+  short of the target (``... AND 1 PRECEDING``), so an event at exactly ``t - W`` is out.
+
+Both are ROWS frames over a total order of (position, row kind): an earlier RANGE formulation
+(peers by value, ``RANGE ... AND 1 PRECEDING`` in B) counted events at exactly ``t - W`` on the
+10M-row benchmark while it was right on every small input.
 
 Spark evaluates ``UNBOUNDED PRECEDING`` frames incrementally (O(1) per row), unlike sliding
 ``RANGE BETWEEN w PRECEDING AND CURRENT ROW`` frames, which it re-aggregates over the whole
@@ -192,9 +197,12 @@ def _one_window_length(
         f"CASE WHEN {kind} = {_TARGET} THEN {t} - {units} ELSE {t} END AS {p_}",
         f"{t} - pmod({t}, {units}) AS {q(block_a)}",
     ).selectExpr("*", f"{p_} - pmod({p_}, {units}) AS {q(block_b)}")
+    # ROWS frames over a total order of the kinds at equal positions (no RANGE peer groups or
+    # offset bounds): in A events sort before targets at the same time (``e = t`` is in), in B
+    # targets sort before events at the same position (``e = t - W`` is out).
     frames = {
-        "A": f"OVER (PARTITION BY {keys}{q(block_a)} ORDER BY {t} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
-        "B": f"OVER (PARTITION BY {keys}{q(block_b)} ORDER BY -{p_} RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)",
+        "A": f"OVER (PARTITION BY {keys}{q(block_a)} ORDER BY {t}, {kind} DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
+        "B": f"OVER (PARTITION BY {keys}{q(block_b)} ORDER BY -{p_}, {kind} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)",
     }
     member = f"{kind} = {_EVENT}"
     partials: dict[tuple[str, str, str | None], tuple[str, str]] = {}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from engine.errors import ColumnNotFoundError, InvalidArgumentError, NotFoundError, SchemaMismatchError
+from engine.errors import ColumnNotFoundError, InvalidArgumentError, NotFoundError, SchemaMismatchError, UnsafeNameError
 from engine.pipelines.inference import score_batch
 from engine.pipelines.training import training_config
 from engine.pipelines.view_training import train_on_dataset
@@ -139,5 +139,6 @@ def test_bad_scoring_input_writes_nothing(world, spark):
         with pytest.raises(error):
             score_batch(spark, uri, frame, output=out, batch_id="bad", scored_at=SCORED_AT)
     assert not Path(out).exists()
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(UnsafeNameError) as err:
         score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="../x", scored_at=SCORED_AT)
+    assert err.value.params["argument"] == "batch_id" and "../x" in str(err.value)
