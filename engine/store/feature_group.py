@@ -15,6 +15,10 @@ the schema or run one aggregation, so bad input is refused before anything is wr
   (with the names of the expectations they failed) to the group's quarantine table and writes
   the passing rows.
 
+Maintenance: :meth:`FeatureGroup.compact` (``OPTIMIZE``) and :meth:`FeatureGroup.vacuum`
+(``VACUUM``, refusing a retention that would break time travel to a version a registered
+training dataset was built from).
+
 After the commit, the commit is recorded in the registry and statistics of the written rows are
 computed (two Spark passes) and stored, keyed by (group, version, Delta version).
 """
@@ -227,11 +231,13 @@ class FeatureGroup:
         """Delete files older than ``retention`` (Delta ``VACUUM``), refusing a retention that would
         break time travel to a version a registered training dataset needs.
 
-        VACUUM deletes files removed from the table before ``now - retention`` (Delta's clock). A
-        version stays readable while every commit after it is newer than that cutoff, so the
-        retention must exceed the age of the oldest protected version's commit (plus ``VACUUM_MARGIN``
-        for the time between this check and Delta's, and for commits prepared before it). Raises :class:`InvalidArgumentError` naming the
-        dataset, the version and the retention needed; nothing is deleted then.
+        VACUUM deletes files removed from the table before ``now - retention`` (Delta's own clock,
+        hence the clock read here). A version stays readable while every commit after it is newer
+        than that cutoff, so the retention must exceed the age of the oldest protected version's
+        commit, plus ``VACUUM_MARGIN`` for the time between this check and Delta's. Otherwise
+        :class:`InvalidArgumentError` names the dataset, the version and the retention needed, and
+        nothing is deleted. (Delta's *log* retention, ``delta.logRetentionDuration``, 30 days by
+        default, is a separate limit on time travel that this method does not change.)
         """
         if not isinstance(retention, timedelta) or retention < timedelta(0):
             raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
