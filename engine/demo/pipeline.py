@@ -89,7 +89,8 @@ def flight_spine(spark: SparkSession, fs: FeatureStore, raw: Mapping[str, str]) 
                     "origin", F.col("sched_dep_time").cast("string")).alias("flight_id"),
         "origin", "dest", "carrier", "tailnum",
         F.col("sched_dep_utc").alias("sched_dep"),
-        F.date_format(F.from_utc_timestamp("sched_dep_utc", "America/New_York"), "yyyy-MM").alias("month"),
+        # the UTC month, like the scoring batches' boundaries (the session time zone is UTC)
+        F.date_format("sched_dep_utc", "yyyy-MM").alias("month"),
         (F.col("dep_delay") > 15).cast("int").alias("delayed"),
     ).dropDuplicates(["flight_id"])
     delta.create_table(spark, path, spine.schema, exist_ok=True)

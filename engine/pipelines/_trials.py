@@ -125,8 +125,8 @@ class TrialLogger:
         shown = f"{self._metric}={record.metrics[self._metric]:.4f}" if self._metric in record.metrics else record.status
         best_text = f"{self._metric}={best.metrics[self._metric]:.4f} (trial {best.number})" if best else "none yet"
         log.info(
-            "trial %d/%d %s in %.1fs: %s; best %s; %.0fs elapsed", len(self.records), self._total, record.status,
-            record.duration_s, shown, best_text, time.monotonic() - self._started,
+            "%d/%d trials done: trial %d %s in %.1fs: %s; best %s; %.0fs elapsed", len(self.records), self._total,
+            record.number, record.status, record.duration_s, shown, best_text, time.monotonic() - self._started,
         )
         if record.error:
             log.warning("trial %d failed: %s", record.number, record.error)
