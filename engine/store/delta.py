@@ -11,6 +11,7 @@ written. Writes that lose a race with a concurrent writer are retried a bounded 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -328,10 +329,11 @@ def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
 def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     """``VACUUM``: delete files no version newer than ``now - retention`` needs.
 
-    Time travel to a version older than the retention may fail afterwards. Delta refuses a
-    retention under 7 days unless the session sets
-    ``spark.databricks.delta.retentionDurationCheck.enabled=false``; that refusal is an
-    :class:`InvalidArgumentError` here (library code does not change session settings).
+    ``retention`` is rounded UP to whole hours: Delta takes hours and rounds them to a whole
+    number, so 20 minutes would silently become 0 (delete every unreferenced file). Time travel
+    to a version older than the retention may fail afterwards. When the session keeps Delta's
+    ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses a short
+    retention, that is an :class:`InvalidArgumentError` (library code does not change session settings).
     """
     from delta.tables import DeltaTable
 
@@ -339,7 +341,7 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     if not isinstance(retention, timedelta) or retention < timedelta(0):
         raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
     try:
-        DeltaTable.forPath(spark, str(path)).vacuum(retention.total_seconds() / 3600)
+        DeltaTable.forPath(spark, str(path)).vacuum(float(math.ceil(retention / timedelta(hours=1))))
     except Exception as err:
         if "retentionDurationCheck" in str(err) or "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT" in str(err):
             raise InvalidArgumentError(

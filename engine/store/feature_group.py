@@ -228,8 +228,9 @@ class FeatureGroup:
         return found
 
     def vacuum(self, retention: timedelta) -> None:
-        """Delete files older than ``retention`` (Delta ``VACUUM``), refusing a retention that would
-        break time travel to a version a registered training dataset needs.
+        """Delete files older than ``retention`` (Delta ``VACUUM``; rounded up to whole hours, see
+        :func:`engine.store.delta.vacuum`), refusing a retention that would break time travel to a
+        version a registered training dataset needs.
 
         VACUUM deletes files removed from the table before ``now - retention`` (Delta's own clock,
         hence the clock read here). A version stays readable while every commit after it is newer
