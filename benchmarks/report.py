@@ -235,7 +235,12 @@ def render(results: dict[str, Any], plots: dict[str, Path | None]) -> str:
         "DuckDB; a run past the timeout is cancelled (\"did not finish in N s\") and the JVM restarted",
         "* **Noise**: the machine is shared with other engineers running test suites while these numbers were "
         "taken (load averages well above the 2 cores at times), so absolute times are noisy and inflated; "
-        "read the ratios, and expect the lead's re-run on a quiet machine to replace these numbers.",
+        "read the ratios, and expect the lead's re-run on a quiet machine to replace these numbers. "
+        "**Only cells measured in the same session compare**: on 2026-11-27 the small as-of cells of the "
+        "engine, the engine without the hot-key check, tempo and the range-join SQL were re-measured together "
+        "at 13:53-13:55 UTC on a quiet machine (load < 1); every other cell is from 10:25-11:39 UTC under load "
+        "averages of 5-25 and is inflated several-fold (e.g. Feast's 160.6 s and asof_join_many's 55.0 s), so "
+        "its ratio against the quiet engine cells is not meaningful.",
         "",
         "## As-of join (backward, by key, 3 feature columns)",
         "",
