@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 JARS   := $(VENV)/.jars-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup jars java lint bench cluster-up cluster-down clean
+.PHONY: demo test test-all setup jars java lint bench cluster-up cluster-down clean
 
 java:
 	@scripts/check_java.sh
@@ -34,7 +34,12 @@ demo: $(JARS)
 lint: $(STAMP)
 	$(PY) -m ruff check engine jobs tests benchmarks notebooks
 
+# CI's suite: everything but the `extended` tests (the 30-minute budget on 2 cores)
 test: $(JARS) lint
+	$(PY) -m pytest -m "not extended" $(PYTEST_ARGS)
+
+# the whole suite, extended tests included (~1 h on 2 cores)
+test-all: $(JARS) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(JARS)

@@ -20,7 +20,7 @@ import pytest
 
 from tests.cluster.conftest import Cluster, spark_submit, submit_env
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.extended]  # ~10.5 min: `make test-all`
 
 RAW_START, RAW_END = "2013-01-01", "2013-02-17"
 TRAIN = ("2013-01-01", "2013-01-08")

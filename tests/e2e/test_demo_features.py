@@ -16,7 +16,7 @@ from engine.store.feature_store import FeatureStore
 from engine.store.registry import Node
 from engine.temporal.ranges import TimeRange
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]  # ~4 min; tests/spark/test_feature_pipeline.py covers the contract in CI
 
 START, END = datetime(2013, 1, 6, tzinfo=UTC), datetime(2013, 1, 9, tzinfo=UTC)
 

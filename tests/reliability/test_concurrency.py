@@ -24,6 +24,9 @@ from engine.store.feature_store import FeatureStore
 from tests.reliability import _workers as W
 from tests.reliability.conftest import start_worker, worker_log
 
+# two worker processes with their own JVMs at once: minutes on 2 cores, in `make test-all`
+pytestmark = pytest.mark.extended
+
 BATCHES = 3
 DAY = timedelta(days=1)
 RANGES = [(W.T0, W.T0 + 2 * DAY), (W.T0 + 2 * DAY, W.T0 + 4 * DAY)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from engine.pipelines import FeaturePipeline, Input
@@ -28,6 +29,9 @@ from tests.reliability.conftest import (
     start_worker,
     wait_for,
 )
+
+# SIGKILLed worker processes with their own JVMs: ~5 min on 2 cores, in `make test-all`
+pytestmark = pytest.mark.extended
 
 DAY = timedelta(days=1)
 START, END = W.T0, W.T0 + 4 * DAY
