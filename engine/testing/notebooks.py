@@ -25,6 +25,7 @@ re-raises its own exception with a note naming the notebook and the cell.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import sys
 from collections.abc import Mapping, Sequence
@@ -187,7 +188,8 @@ def run_notebook(
     display_rows: int = 20,
     out: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Execute the notebook at ``path`` cell by cell with ``spark``; return its namespace."""
+    """Execute the notebook at ``path`` cell by cell with ``spark``; return its namespace. With ``out``,
+    both ``display`` tables and the cells' printed output are written there."""
     source = Path(path)
     cells = split_cells(source.read_text(encoding="utf-8"), name=str(source))
     dbutils = make_dbutils(widgets)
@@ -208,7 +210,9 @@ def run_notebook(
         linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)  # tracebacks
         code = compile(cell.source, filename, "exec")
         try:
-            exec(code, namespace)  # running the notebook is the point
+            # a cell's printed output goes where display() writes, as in a notebook's cell output
+            with contextlib.redirect_stdout(out) if out is not None else contextlib.nullcontext():
+                exec(code, namespace)  # running the notebook is the point
         except NotebookExit as stop:
             namespace["__exit__"] = stop.value
             break
