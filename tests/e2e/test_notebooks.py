@@ -45,6 +45,7 @@ def tracking(tmp_path: Path) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # ~5 min on 2 cores: `make test-all` (the runner's own tests below stay in CI)
 def test_the_four_notebooks_in_order_on_a_slice(spark: Any, tracking: str, tmp_path: Path) -> None:
     import mlflow
 
