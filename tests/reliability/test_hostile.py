@@ -32,6 +32,9 @@ from engine.temporal import asof_join
 from engine.temporal.ranges import TimeRange
 from tests.reliability.conftest import REPO
 
+# ~3 min on 2 cores: in `make test-all` (CI's `make test` keeps the bad-input matrix)
+pytestmark = pytest.mark.extended
+
 HOSTILE = ["../evil", "..", "a/b", "/abs", "a'b", 'a"b', "a`b", "a b", "x;DROP TABLE t", "", "a\nb", "ä", "a" * 129,
            "1abc", "a.b", "a-b", "a*"]
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
