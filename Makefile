@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - create .venv, install, fetch the Delta jars, run the full demo pipeline
+#   make demo   - create .venv, install, fetch the Delta jars, run the flights example repository end to end
 #   make test   - same set-up, then lint + the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,7 +16,7 @@ java:
 $(STAMP): pyproject.toml | java
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,bench,demo]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,11 +28,12 @@ $(JARS): $(STAMP)
 
 jars: $(JARS)
 
+# the flights example (examples/flights) through the generic job: ingest, apply, backfill, train, score, monitor
 demo: $(JARS)
-	$(PY) -m jobs.demo
+	$(PY) -m jobs.run --repo examples/flights
 
 lint: $(STAMP)
-	$(PY) -m ruff check engine jobs tests benchmarks notebooks
+	$(PY) -m ruff check engine jobs tests benchmarks notebooks examples
 
 # CI's suite: everything but the `extended` tests (the 30-minute budget on 2 cores)
 test: $(JARS) lint

@@ -73,15 +73,16 @@ def parse_instant(value: Any, *, key: str = "time", source: str = "config") -> d
     return parsed.astimezone(timezone.utc)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file as data. Missing files and non-mapping documents are ConfigErrors."""
+def load_yaml(path: str | Path | Any) -> dict[str, Any]:
+    """Read a YAML file (a path, or an ``importlib.resources`` Traversable such as a packaged
+    profile inside a zip) as data. Missing files and non-mapping documents are ConfigErrors."""
     import yaml
 
-    file = Path(path)
+    file = path if hasattr(path, "read_text") and not isinstance(path, (str, Path)) else Path(path)
     if not file.is_file():
         raise ConfigError(
             source=str(file), key="<file>", expected="an existing YAML file",
-            found="no such file", hint="Check the --config path.",
+            found="no such file", hint="Check the path.",
         )
     try:
         data = yaml.safe_load(file.read_text()) or {}

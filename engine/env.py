@@ -22,6 +22,8 @@ from engine.errors import InvalidArgumentError
 
 __all__ = [
     "FF_PROJECT_ROOT",
+    "FF_REPO",
+    "FF_SPARK_PROFILES",
     "FF_WAREHOUSE",
     "MLFLOW_REGISTRY_URI",
     "MLFLOW_TRACKING_URI",
@@ -66,6 +68,12 @@ FF_PROJECT_ROOT: EnvVar[Path] = EnvVar(
 FF_WAREHOUSE: EnvVar[Path] = EnvVar(
     "FF_WAREHOUSE", _path, "the local warehouse folder (default: <project root>/warehouse)"
 )
+FF_REPO: EnvVar[Path] = EnvVar(
+    "FF_REPO", _path, "the feature repository folder the jobs use without --repo (default: the working directory)"
+)
+FF_SPARK_PROFILES: EnvVar[Path] = EnvVar(
+    "FF_SPARK_PROFILES", _path, "a folder of your own Spark profiles <name>.yaml (looked up before the packaged ones)"
+)
 MLFLOW_TRACKING_URI: EnvVar[str] = EnvVar(
     "MLFLOW_TRACKING_URI", str,
     "an MLflow tracking URI (http(s)://server, databricks, sqlite:///...); unset: SQLite in the warehouse",
@@ -74,4 +82,4 @@ MLFLOW_REGISTRY_URI: EnvVar[str] = EnvVar(
     "MLFLOW_REGISTRY_URI", str, "an MLflow model registry URI (unset: the tracking URI)"
 )
 
-VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI)
+VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_REPO, FF_SPARK_PROFILES, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI)

@@ -144,10 +144,13 @@ class AlreadyExistsError(EngineError, ValueError):
 
 
 class UnknownProfileError(EngineError, ValueError):
-    """A Spark profile name that has no file in conf/spark/."""
+    """A Spark profile name with no ``<name>.yaml`` in the profile folders searched."""
 
     error_class = "UNKNOWN_PROFILE"
-    template = "argument `profile`: unknown Spark profile {profile!r}; expected one of {available}."
+    template = (
+        "argument `profile`: unknown Spark profile {profile!r}; expected one of {available} "
+        "(searched {searched}). {hint}"
+    )
 
 
 class ConfigError(EngineError, ValueError):

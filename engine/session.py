@@ -1,7 +1,8 @@
 """The only place a SparkSession is built.
 
-``build_spark(profile)`` reads ``conf/spark/<profile>.yaml`` (master, app name, warehouse, Spark
-settings), wires in Delta Lake (extensions, catalog and the jars through Spark's own package
+``build_spark(profile)`` reads the profile ``<profile>.yaml`` (master, app name, warehouse, Spark
+settings) from ``$FF_SPARK_PROFILES`` (a folder of the user's own profiles) or the profiles
+packaged with the engine (``engine/profiles``: local, standalone, databricks), wires in Delta Lake (extensions, catalog and the jars through Spark's own package
 resolution) and pins ``spark.sql.session.timeZone=UTC``. Library code never calls it: it takes
 ``spark`` as a parameter. Jobs, tests and the demo call it; on Databricks the ``databricks``
 profile returns the ambient session unchanged.
@@ -29,7 +30,7 @@ from engine.errors import DeltaJarsError, JavaError, UnknownProfileError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["DELTA_COORDINATE", "REQUIRED_JAVA", "SparkProfile", "build_spark", "conf_dir", "project_root"]
+__all__ = ["DELTA_COORDINATE", "REQUIRED_JAVA", "SparkProfile", "build_spark", "profile_folders", "project_root"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,11 @@ _DELTA_CONF = {
 
 @dataclass(frozen=True)
 class SparkProfile:
-    """One ``conf/spark/<name>.yaml``: how to get a session in one kind of environment."""
+    """One profile ``<name>.yaml``: how to get a session in one kind of environment."""
 
     master: str | None = None
     app_name: str = "feature-factory"
-    warehouse: str | None = None  # relative paths are under the project root
+    warehouse: str | None = None  # an absolute path or URI of the Spark SQL warehouse
     ambient: bool = False  # Databricks: use the session that already exists
     delta_packages: bool = True  # resolve the Delta jars with spark.jars.packages
     check_java: bool = True
@@ -66,17 +67,38 @@ def project_root() -> Path:
     return here if (here / "conf").is_dir() else Path.cwd()
 
 
-def conf_dir() -> Path:
-    return project_root() / "conf"
+def _packaged() -> Any:
+    """The profiles shipped inside the package (works from a wheel, a zip on --py-files, a checkout)."""
+    from importlib.resources import files
+
+    return files("engine") / "profiles"
+
+
+def profile_folders() -> list[Any]:
+    """Where profiles are looked up, first match wins: ``$FF_SPARK_PROFILES``, then the packaged ones."""
+    from engine.env import FF_SPARK_PROFILES
+
+    user = FF_SPARK_PROFILES.get()
+    return [*([user] if user is not None else []), _packaged()]
 
 
 def load_profile(profile: str) -> SparkProfile:
-    folder = conf_dir() / "spark"
-    available = sorted(p.stem for p in folder.glob("*.yaml"))
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile or "") or profile not in available:
-        raise UnknownProfileError(profile=profile, available=available)
-    path = folder / f"{profile}.yaml"
-    return from_mapping(SparkProfile, load_yaml(path), source=str(path))
+    folders = profile_folders()
+    available = sorted({p.name.removesuffix(".yaml") for folder in folders if folder.is_dir()
+                        for p in folder.iterdir() if p.name.endswith(".yaml")})
+    if isinstance(profile, str) and re.fullmatch(r"[A-Za-z0-9_-]+", profile):
+        for folder in folders:
+            path = folder / f"{profile}.yaml"
+            if path.is_file():
+                prof = from_mapping(SparkProfile, load_yaml(path), source=str(path))
+                if prof.warehouse and "://" not in prof.warehouse and not Path(prof.warehouse).is_absolute():
+                    from engine.errors import ConfigError
+
+                    raise ConfigError(source=str(path), key="warehouse", expected="an absolute path or a URI",
+                                      found=repr(prof.warehouse), hint="Relative paths would depend on the working directory.")
+                return prof
+    raise UnknownProfileError(profile=profile, available=available, searched=[str(f) for f in folders],
+                              hint="Add <name>.yaml to $FF_SPARK_PROFILES to define your own.")
 
 
 def java_major_version(java: str | None = None) -> int:
@@ -107,10 +129,7 @@ def spark_settings(profile: SparkProfile, overrides: Mapping[str, Any] | None = 
     """All settings a profile puts on the builder (Delta, UTC, warehouse, then overrides)."""
     settings: dict[str, str] = {"spark.sql.session.timeZone": "UTC", **_DELTA_CONF}
     if profile.warehouse:
-        warehouse = Path(profile.warehouse)
-        if not warehouse.is_absolute():
-            warehouse = project_root() / warehouse
-        settings["spark.sql.warehouse.dir"] = str(warehouse / "spark-warehouse")
+        settings["spark.sql.warehouse.dir"] = profile.warehouse
     # Python workers must run the driver's interpreter (the venv with pyarrow, pandas, the engine),
     # not whatever `python3` is first on PATH.
     if not os.environ.get("PYSPARK_PYTHON"):

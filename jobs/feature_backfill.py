@@ -1,35 +1,49 @@
-"""Backfill (or incrementally extend) the demo's feature groups over [--start, --end).
+"""Backfill (or incrementally extend) a repository's feature pipelines over [--start, --end).
 
-    python -m jobs.feature_backfill --start 2013-01-01 --end 2014-01-01 [--profile standalone]
+    python -m jobs.feature_backfill --repo PATH --pipeline NAME [--start 2013-01-01 --end 2014-01-01]
+    python -m jobs.feature_backfill --repo PATH --all
 
-Chunks already done are skipped (resume); re-running a range replaces exactly its chunks.
+Without --start/--end a pipeline's declared ``backfill`` range is used. Chunks already done are
+skipped (resume); ``--force`` recomputes them; each chunk replaces exactly its own range.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from jobs import _cli
 
 
-def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
-    from engine.demo import build_features, load_raw
-    from engine.demo.pipeline import YEAR_2013
-    from engine.store.feature_store import FeatureStore
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pipeline", action="append", help="a pipeline of the repository (repeatable, or a,b)")
+    p.add_argument("--all", action="store_true", help="every pipeline of the repository")
+    p.add_argument("--force", action="store_true", help="recompute chunks already done")
 
-    start = _cli.instant(args.start, "start") or YEAR_2013.start
-    end = _cli.instant(args.end, "end") or YEAR_2013.end
-    fs = FeatureStore(spark, config.root)
-    results = build_features(fs, load_raw(spark, fs.root, **config.periods.raw()), start, end, step=config.backfill_step)
-    return {
-        "feature_backfill": "ok",
-        "chunks": {name: sum(c.status == "done" for c in chunks) for name, chunks in results.items()},
-        "feature_groups": {g.name: g.delta_version() for g in fs.list_feature_groups()},
-    }
+
+def _check(args: Any, repo: Any) -> None:
+    from engine.errors import InvalidArgumentError
+
+    if bool(args.all) == bool(_cli.names(args.pipeline)):
+        raise InvalidArgumentError(argument="--pipeline/--all", expected="one or more --pipeline NAME, or --all",
+                                   found=f"--pipeline {args.pipeline}, --all {args.all}")
+    for name in _cli.names(args.pipeline):
+        repo.get("pipelines", name, argument="--pipeline")
+
+
+def _body(spark: Any, args: Any, fs: Any, repo: Any) -> dict[str, Any]:
+    from engine.repository import backfill, plan
+
+    current = plan(fs, repo)
+    chosen = list(repo.pipelines) if args.all else _cli.names(args.pipeline)
+    start, end = _cli.instant(args.start, "start"), _cli.instant(args.end, "end")
+    return {"feature_backfill": [backfill(fs, repo, name, start=start, end=end, force=args.force, current=current)
+                                 for name in chosen]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run("Backfill the demo feature groups.", _body, argv, time_range=True)
+    return _cli.run("Backfill a feature repository's pipelines.", _body, argv, time_range=True,
+                    arguments=_arguments, check=_check)
 
 
 if __name__ == "__main__":

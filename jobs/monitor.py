@@ -1,32 +1,32 @@
-"""Drift of the scored batches against the training rows, and realised AUC per month.
+"""Drift of a scoring job's predictions against the training rows, and realised metrics.
 
-    python -m jobs.monitor
+    python -m jobs.monitor --repo PATH --monitoring NAME
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
 from typing import Any
 
 from jobs import _cli
 
 
-def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
-    from engine.demo.pipeline import VIEW, monitor
-    from engine.store.feature_store import FeatureStore
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--monitoring", required=True, help="a monitoring job of the repository")
 
-    fs = FeatureStore(spark, config.root)
-    result = monitor(
-        spark, fs, fs.get_training_dataset(VIEW, 1), fs.get_feature_view(VIEW, 1), f"{fs.root}/predictions/{VIEW}",
-        f"{fs.root}/demo/flight_spine", f"models:/{VIEW}@champion", out_dir=Path(config.root) / "reports",
-        config_path=config.monitoring, scored_at=_cli.now(),
-    )
-    return {"drifted": result["flagged_psi"], "report": result["report"],
-            "realised_auc": {r["group"]: r["roc_auc"] for r in result["realised"]}}
+
+def _check(args: Any, repo: Any) -> None:
+    repo.get("monitoring", args.monitoring, argument="--monitoring")
+
+
+def _body(spark: Any, args: Any, fs: Any, repo: Any) -> dict[str, Any]:
+    from engine.repository import monitor
+
+    return monitor(fs, repo, args.monitoring, scored_at=_cli.now())
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run("Monitor drift and realised performance.", _body, argv)
+    return _cli.run("Monitor drift and realised performance.", _body, argv, arguments=_arguments, check=_check)
 
 
 if __name__ == "__main__":

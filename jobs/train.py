@@ -1,28 +1,36 @@
-"""Tune, train and register the demo model on the latest training dataset.
+"""Tune, train and register a training config's model on its latest training dataset.
 
-    python -m jobs.train [--set training_overrides.max_evals=4]
+    python -m jobs.train --repo PATH --training NAME [--set training.NAME.model.max_evals=4]
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from jobs import _cli
 
 
-def _body(spark: Any, args: Any, config: _cli.DemoJobConfig) -> dict[str, Any]:
-    from engine.demo.pipeline import VIEW, train_model
-    from engine.store.feature_store import FeatureStore
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--training", required=True, help="a training config of the repository")
+    p.add_argument("--dataset-version", type=int, help="train on this dataset version (default: the latest)")
 
-    fs = FeatureStore(spark, config.root)
-    trained = train_model(fs, fs.get_training_dataset(VIEW, 1), config.training, overrides=config.training_overrides)
+
+def _check(args: Any, repo: Any) -> None:
+    repo.get("training", args.training, argument="--training")
+
+
+def _body(spark: Any, args: Any, fs: Any, repo: Any) -> dict[str, Any]:
+    from engine.repository import train
+
+    trained = train(fs, repo, args.training, dataset_version=args.dataset_version)
     reg = trained.registration
-    return {"model": trained.model_uri, "val_auc": trained.training.metrics["roc_auc"],
-            "baseline_auc": trained.training.baseline_metrics["roc_auc"], "champion": reg.promoted if reg else None}
+    return {"model": trained.model_uri, "metrics": trained.training.metrics,
+            "baseline_metrics": trained.training.baseline_metrics, "champion": None if reg is None else reg.promoted}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run("Train and register the demo model.", _body, argv)
+    return _cli.run("Train and register a model.", _body, argv, arguments=_arguments, check=_check)
 
 
 if __name__ == "__main__":

@@ -2,62 +2,53 @@
 # MAGIC %md
 # MAGIC # 3 · Batch inference
 # MAGIC
-# MAGIC Scores the flights scheduled in `[start, end)` with a registered model (default: the `champion`
-# MAGIC alias). Features are looked up as of each flight's scheduled departure -- the same point-in-time
-# MAGIC rule as in training -- and the predictions are appended to `<root>/predictions/flight_delay`
-# MAGIC with the model name and version (the calls of `jobs/score_batch.py`).
+# MAGIC A scoring job of a feature repository: the model's feature view looks every feature up as of each
+# MAGIC spine row's time (the same code path as the training data), the model scores on the executors, and
+# MAGIC each batch is one Delta commit of the predictions table (re-scoring a batch replaces it) -- the same
+# MAGIC call as `jobs/score_batch.py`. `model`, `start`/`end` override the job's model and batches.
 
 # COMMAND ----------
 
 # ruff: noqa: E402, F821 -- cells import as they go; spark, dbutils, display are the runtime's
-dbutils.widgets.text("root", "warehouse/demo", "Feature store root")
-dbutils.widgets.text("model", "models:/flight_delay@champion", "Model URI")
-dbutils.widgets.text("start", "2013-11-01", "Score flights from (UTC)")
-dbutils.widgets.text("end", "2014-01-01", "Score flights until (UTC, exclusive)")
-dbutils.widgets.text("scored_at", "", "Scoring instant (empty: now)")
+dbutils.widgets.text("repo", "../examples/flights", "Feature repository folder (relative: to this notebook)")
+dbutils.widgets.text("overrides", "", "Repository overrides, key=value per line (like --set)")
+dbutils.widgets.text("scoring", "nov_dec", "Scoring job")
+dbutils.widgets.text("model", "", "Model URI (empty: the job's)")
+dbutils.widgets.text("start", "", "One batch from (UTC; empty: the job's batches)")
+dbutils.widgets.text("end", "", "... until (UTC, exclusive)")
+dbutils.widgets.text("scored_at", "", "Scoring instant (UTC; empty: now)")
 
 # COMMAND ----------
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from engine.config import parse_instant
-from engine.demo.pipeline import DemoPeriods
-from engine.temporal.ranges import TimeRange
+from engine.repository import load_repository
+from engine.temporal import TimeRange
 
-root = dbutils.widgets.get("root")
-model = dbutils.widgets.get("model")
-batch = TimeRange(parse_instant(dbutils.widgets.get("start"), key="start", source="widget"),
-                  parse_instant(dbutils.widgets.get("end"), key="end", source="widget"))
-scored_at_text = dbutils.widgets.get("scored_at")
-scored_at = parse_instant(scored_at_text, key="scored_at", source="widget") if scored_at_text else datetime.now(UTC)
-print(f"scoring {batch} with {model} at {scored_at:%Y-%m-%dT%H:%M:%SZ}")
-
-# COMMAND ----------
-
-from engine.demo.pipeline import score_months
-from engine.store.feature_store import FeatureStore
-
-fs = FeatureStore(spark, root)
-predictions_path, batches = score_months(spark, fs, f"{fs.root}/demo/flight_spine", model, DemoPeriods(score=(batch,)),
-                                         scored_at=scored_at)
-for result in batches:
-    print(f"batch {result.batch_id}: {result.rows} rows scored by {result.model_name} v{result.model_version}")
-
-# COMMAND ----------
-
-# MAGIC %md
-# MAGIC ## The predictions
+here = Path(globals()["__file__"]).parent if "__file__" in globals() else Path.cwd()
+repo_path = Path(dbutils.widgets.get("repo"))
+repo = load_repository(repo_path if repo_path.is_absolute() else here / repo_path,
+                       overrides=[line.strip() for line in dbutils.widgets.get("overrides").splitlines() if line.strip()])
+scoring = dbutils.widgets.get("scoring")
+repo.get("scoring", scoring, argument="scoring")
+start, end = dbutils.widgets.get("start"), dbutils.widgets.get("end")
+batches = [TimeRange(parse_instant(start, key="start", source="widget"), parse_instant(end, key="end", source="widget"))] \
+    if start and end else None
+scored_at = parse_instant(dbutils.widgets.get("scored_at"), key="scored_at", source="widget") \
+    if dbutils.widgets.get("scored_at") else datetime.now(UTC)
+repo.activate()
+fs = repo.open_store(spark)
 
 # COMMAND ----------
 
 from pyspark.sql import functions as F
 
+from engine.repository import score
 from engine.store import delta
 
-predictions = delta.read(spark, predictions_path)
-display(predictions.groupBy("batch_id", "model_name", "model_version").agg(
-    F.count("*").alias("rows"), F.avg("prediction").alias("mean_prediction")).orderBy("batch_id"))
-
-# COMMAND ----------
-
-display(predictions.orderBy(F.desc("prediction")).select("flight_id", "sched_dep", "origin", "carrier", "prediction"))
+result = score(fs, repo, scoring, scored_at=scored_at, model=dbutils.widgets.get("model") or None, batches=batches)
+print(f"{result['rows']} rows scored with {result['model']} into {result['predictions']}")
+predictions = delta.read(spark, result["predictions"]).where(F.col("batch_id").isin(list(result["batches"])))
+display(predictions.groupBy("batch_id").agg(F.count("*").alias("rows"), F.avg("prediction").alias("mean_prediction")))

@@ -2,20 +2,18 @@
 # MAGIC %md
 # MAGIC # 4 · Monitoring
 # MAGIC
-# MAGIC Compares the scored batches with the rows the model was trained on: per feature and for the
-# MAGIC prediction, PSI, KS, Jensen-Shannon distance and NULL shares, with thresholds from the monitoring
-# MAGIC config; writes a Markdown report and PNG plots, a Delta table of the drift, logs it all to MLflow,
-# MAGIC and computes the realised AUC per month once the labels are known (the calls of `jobs/monitor.py`).
+# MAGIC A monitoring job of a feature repository: drift of every model input and of the prediction between
+# MAGIC the scored batches and the training rows (PSI, KS, Jensen-Shannon, NULL shares, thresholds per
+# MAGIC feature), a markdown report with PNG plots, a Delta table of the results, and the realised metrics per
+# MAGIC group once labels exist -- the same call as `jobs/monitor.py`.
 
 # COMMAND ----------
 
 # ruff: noqa: E402, F821 -- cells import as they go; spark, dbutils, display are the runtime's
-dbutils.widgets.text("root", "warehouse/demo", "Feature store root")
-dbutils.widgets.text("model", "models:/flight_delay@champion", "Model URI")
-dbutils.widgets.text("training_dataset_version", "", "Training dataset version (empty: latest)")
-dbutils.widgets.text("monitoring_config", "", "Monitoring config YAML (empty: conf/monitoring/demo.yaml)")
-dbutils.widgets.text("report_dir", "", "Report folder (empty: <root>/reports)")
-dbutils.widgets.text("scored_at", "", "Monitoring instant (empty: now)")
+dbutils.widgets.text("repo", "../examples/flights", "Feature repository folder (relative: to this notebook)")
+dbutils.widgets.text("overrides", "", "Repository overrides, key=value per line (like --set)")
+dbutils.widgets.text("monitoring", "nov_dec_drift", "Monitoring job")
+dbutils.widgets.text("scored_at", "", "Evaluation instant (UTC; empty: now)")
 
 # COMMAND ----------
 
@@ -23,60 +21,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import parse_instant
-from engine.session import conf_dir
+from engine.repository import load_repository
 
-root = dbutils.widgets.get("root")
-model = dbutils.widgets.get("model")
-dataset_version = int(dbutils.widgets.get("training_dataset_version")) if dbutils.widgets.get("training_dataset_version") else None
-monitoring_config = dbutils.widgets.get("monitoring_config") or str(conf_dir() / "monitoring" / "demo.yaml")
-report_dir = Path(dbutils.widgets.get("report_dir") or f"{root}/reports")
-scored_at_text = dbutils.widgets.get("scored_at")
-scored_at = parse_instant(scored_at_text, key="scored_at", source="widget") if scored_at_text else datetime.now(UTC)
-
-# COMMAND ----------
-
-from engine.demo.pipeline import VIEW, monitor
-from engine.store.feature_store import FeatureStore
-
-fs = FeatureStore(spark, root)
-dataset = fs.get_training_dataset(VIEW, 1, dataset_version)
-result = monitor(
-    spark, fs, dataset, fs.get_feature_view(VIEW, 1), f"{fs.root}/predictions/{VIEW}", f"{fs.root}/demo/flight_spine",
-    model, out_dir=report_dir, config_path=monitoring_config, scored_at=scored_at,
-)
-drifted = result["flagged_psi"]
-print(f"reference: training dataset v{dataset.version} (train split); drifted: {sorted(drifted) or 'none'}")
-print(f"report {result['report']}; {len(result['plots'])} plots")
+here = Path(globals()["__file__"]).parent if "__file__" in globals() else Path.cwd()
+repo_path = Path(dbutils.widgets.get("repo"))
+repo = load_repository(repo_path if repo_path.is_absolute() else here / repo_path,
+                       overrides=[line.strip() for line in dbutils.widgets.get("overrides").splitlines() if line.strip()])
+monitoring = dbutils.widgets.get("monitoring")
+repo.get("monitoring", monitoring, argument="monitoring")
+scored_at = parse_instant(dbutils.widgets.get("scored_at"), key="scored_at", source="widget") \
+    if dbutils.widgets.get("scored_at") else datetime.now(UTC)
+repo.activate()
+fs = repo.open_store(spark)
 
 # COMMAND ----------
 
-# MAGIC %md
-# MAGIC ## Drift per column
-# MAGIC The latest monitoring run, from the Delta table `<root>/monitoring/drift`.
+from engine.monitoring import read_drift
+from engine.repository import monitor
 
-# COMMAND ----------
-
-from pyspark.sql import functions as F
-
-from engine.store import delta
-
-drift = delta.read(spark, f"{fs.root}/monitoring/drift")
-latest = drift.where(F.col("scored_at") == drift.agg(F.max("scored_at")).first()[0])
-display(latest.select("feature", "role", "kind", "psi", "ks", "js", "null_share_delta", "drifted", "flagged_by")
-        .orderBy(F.desc("drifted"), F.desc("psi")))
-
-# COMMAND ----------
-
-# MAGIC %md
-# MAGIC ## Realised performance
-# MAGIC AUC of the scored batches against the labels that arrived later, per month.
-
-# COMMAND ----------
-
-import pandas as pd
-
-realised = pd.DataFrame(result["realised"])
-display(realised)
+result = monitor(fs, repo, monitoring, scored_at=scored_at)
+latest = read_drift(spark, fs.layout.monitoring("drift"), batch_id=monitoring)
+display(latest.select("feature", "psi", "ks", "js", "drifted").orderBy("feature"))
+display(result["realised"])
 
 # COMMAND ----------
 

@@ -26,7 +26,7 @@ target = Path(sys.argv[1])
 tmp = target.with_suffix(".zip.tmp")
 files = sorted(
     p for pkg in ("engine", "jobs") for p in Path(pkg).rglob("*")
-    if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".typed"}
+    if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".typed", ".yaml"}
 )
 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
     for path in files:  # fixed timestamps: the same sources give the same zip

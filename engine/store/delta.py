@@ -142,6 +142,20 @@ def append(spark: SparkSession, path: str, df: DataFrame, *, merge_schema: bool 
     return current_version(spark, path)
 
 
+def overwrite(spark: SparkSession, path: str, df: DataFrame, *, replace_schema: bool = False) -> int:
+    """Replace the whole table with ``df`` in one commit (creating it if missing); return the new
+    version. The schema must match the table's unless ``replace_schema``; the old rows stay
+    readable by time travel."""
+    writer = df.write.format("delta").mode("overwrite")
+    if table_exists(spark, path):
+        if replace_schema:
+            writer = writer.option("overwriteSchema", "true")
+        else:
+            check_schema(df.schema, read(spark, path).schema, target=str(path))
+    _retry(lambda: writer.save(str(path)), target=str(path))
+    return current_version(spark, path)
+
+
 def upsert(
     spark: SparkSession,
     path: str,

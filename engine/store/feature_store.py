@@ -1,12 +1,10 @@
 """The feature store facade: everything lives under one ``root`` as Delta tables.
 
-::
-
-    root/feature_groups/<name>/v<version>   one Delta table per feature group version
-    root/_registry/{entities,commits,lineage,statistics}
-    root/_quarantine/<name>/v<version>      rows refused by a ``quarantine`` expectation suite
-    root/_validation/reports                validation reports
-    root/_pipelines/progress                feature pipeline chunk log
+Where each thing lives is decided in one place, :class:`engine.store.layout.StoreLayout`
+(``fs.layout``). A store also knows its MLflow tracking store and model registry
+(``fs.tracking_uri``, ``fs.registry_uri``): given explicitly, else ``$MLFLOW_TRACKING_URI`` /
+``$MLFLOW_REGISTRY_URI``, else an embedded SQLite database inside a local root
+(``<root>/_mlflow/mlflow.db``) -- never anything derived from the working directory.
 
 ``root`` is a local folder or any Hadoop-compatible URI (``s3://``, ``abfss://``, ``dbfs:/``).
 Example::
@@ -26,9 +24,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from engine.env import MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI
 from engine.errors import (
     AlreadyExistsError,
     ColumnNotFoundError,
@@ -38,11 +36,12 @@ from engine.errors import (
 )
 from engine.store import delta
 from engine.store.feature_group import FeatureGroup
+from engine.store.layout import StoreLayout
 from engine.store.names import check_name, check_names
 from engine.store.registry import Commit, Edge, Entity, Node, Registry
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
     from engine.pipelines.feature import FeaturePipeline
@@ -57,11 +56,19 @@ log = logging.getLogger(__name__)
 class FeatureStore:
     """Feature groups, their registry and their pipelines' bookkeeping under one root."""
 
-    def __init__(self, spark: SparkSession, root: str | os.PathLike[str]) -> None:
-        if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
-            raise InvalidArgumentError(argument="root", expected="a folder path or URI", found=repr(root))
+    def __init__(
+        self,
+        spark: SparkSession,
+        root: str | os.PathLike[str],
+        *,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+    ) -> None:
         self.spark = spark
-        self.root = str(Path(root).resolve()) if "://" not in str(root) and ":/" not in str(root) else str(root).rstrip("/")
+        self.layout = StoreLayout.of(root)
+        self.root = self.layout.root
+        self._tracking_uri = _check_uri(tracking_uri, "tracking_uri") or MLFLOW_TRACKING_URI.get()
+        self._registry_uri = _check_uri(registry_uri, "registry_uri") or MLFLOW_REGISTRY_URI.get()
         self.registry = Registry(spark, self.root)
 
     def __repr__(self) -> str:
@@ -69,45 +76,66 @@ class FeatureStore:
 
     # -- locations -----------------------------------------------------------------------------
 
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI of this store (see the module docs for the order of choice)."""
+        if self._tracking_uri:
+            return self._tracking_uri
+        folder = self.layout.mlflow_folder
+        if folder is None:
+            raise InvalidArgumentError(
+                argument="tracking_uri", expected="an MLflow tracking URI for a store on remote storage",
+                found=f"none (root {self.root!r} is not a local folder and $MLFLOW_TRACKING_URI is unset)",
+                hint="Pass FeatureStore(spark, root, tracking_uri='databricks' or 'http://mlflow:5000').",
+            )
+        return f"sqlite:///{folder / 'mlflow.db'}"
+
+    @property
+    def registry_uri(self) -> str:
+        """The MLflow model registry URI (default: the tracking URI)."""
+        return self._registry_uri or self.tracking_uri
+
     def feature_group_path(self, name: str, version: int) -> str:
-        return f"{self.root}/feature_groups/{check_name(name, argument='name')}/v{int(version)}"
+        return self.layout.feature_group(name, version)
 
     def quarantine_path(self, name: str, version: int) -> str:
-        return f"{self.root}/_quarantine/{check_name(name, argument='name')}/v{int(version)}"
+        return self.layout.quarantine(name, version)
+
+    def table_path(self, name: str) -> str:
+        """A named table of this store (``<root>/tables/<name>``)."""
+        return self.layout.table(name)
 
     @property
     def validation_reports_path(self) -> str:
-        return f"{self.root}/_validation/reports"
+        return self.layout.validation_reports
 
     @property
     def pipeline_progress_path(self) -> str:
-        return f"{self.root}/_pipelines/progress"
+        return self.layout.pipeline_progress
 
     # -- feature groups ------------------------------------------------------------------------
 
-    def create_feature_group(
+    def define_feature_group(
         self,
         name: str,
         version: int = 1,
         *,
         primary_key: str | Sequence[str],
         event_time: str,
-        schema: StructType | str,
+        schema: StructType | str | DataFrame,
         partition_by: str | Sequence[str] | None = None,
         description: str = "",
         tags: Sequence[str] | None = None,
         expectations: Any = None,
         tie_breaker: str | None = None,
         statistics: bool = True,
-        exist_ok: bool = False,
     ) -> FeatureGroup:
-        """Create a feature group (an empty Delta table plus its registry rows) and return it.
+        """A checked feature group definition, not yet created (no table, no registry row).
 
-        ``schema`` is a ``StructType`` or a DDL string; column comments become feature
+        ``schema`` is a ``StructType``, a DDL string or a DataFrame whose schema is taken (as
+        hsfs and Databricks Feature Engineering do); column comments become feature
         descriptions. ``event_time`` must be a TIMESTAMP column (a UTC instant). ``expectations``
-        is an ``engine.validation.ExpectationSuite`` or the path of a suite YAML file. With
-        ``exist_ok=True`` an identical existing definition is returned; a different one is an
-        :class:`AlreadyExistsError`.
+        is an ``engine.validation.ExpectationSuite`` or the path of a suite YAML file.
         """
         from pyspark.sql import types as T
 
@@ -141,11 +169,52 @@ class FeatureStore:
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise InvalidArgumentError(argument="tags", expected="a list of strings", found=repr(tags))
         suite = _load_suite(expectations)
-        group = FeatureGroup(
+        return FeatureGroup(
             self, name=name, version=version, schema=struct, primary_key=keys, event_time=event_time,
             partition_by=_as_list(partition_by, argument="partition_by"), description=description,
             tags=list(tags or []), tie_breaker=tie_breaker, expectations=suite, statistics=statistics,
         )
+
+    def update_feature_group(self, group: FeatureGroup) -> FeatureGroup:
+        """Re-register ``group``'s metadata (description, tags, column comments, expectations,
+        statistics) for an existing version whose columns and keys are unchanged."""
+        stored = self.get_feature_group(group.name, group.version)
+        differences = _structural_differences(stored, group)
+        if differences:
+            raise AlreadyExistsError(
+                kind="feature group", name=f"{group.name} v{group.version}",
+                hint=f"It has a different {', '.join(differences)}: only metadata can change in place; create a new version.",
+            )
+        self._register_group(group)
+        return group
+
+    def create_feature_group(
+        self,
+        name: str,
+        version: int = 1,
+        *,
+        primary_key: str | Sequence[str],
+        event_time: str,
+        schema: StructType | str | DataFrame,
+        partition_by: str | Sequence[str] | None = None,
+        description: str = "",
+        tags: Sequence[str] | None = None,
+        expectations: Any = None,
+        tie_breaker: str | None = None,
+        statistics: bool = True,
+        exist_ok: bool = False,
+    ) -> FeatureGroup:
+        """Create a feature group (an empty Delta table plus its registry rows) and return it.
+
+        The arguments are those of :meth:`define_feature_group`. With ``exist_ok=True`` an
+        identical existing definition is returned; a different one is an :class:`AlreadyExistsError`.
+        """
+        group = self.define_feature_group(
+            name, version, primary_key=primary_key, event_time=event_time, schema=schema, partition_by=partition_by,
+            description=description, tags=tags, expectations=expectations, tie_breaker=tie_breaker,
+            statistics=statistics,
+        )
+        struct = group.schema
         existing = self._group_entity(name, version)
         if existing is not None:
             if not exist_ok:
@@ -154,10 +223,7 @@ class FeatureStore:
                     hint=f"Pass exist_ok=True to reuse it, or create version {self._latest_version(name) + 1}.",
                 )
             stored = self._from_entity(existing)
-            differences = [
-                attr for attr in ("primary_key", "event_time", "tie_breaker", "partition_by")
-                if getattr(stored, attr) != getattr(group, attr)
-            ] + ([] if _same_columns(stored.schema, struct) else ["schema"])
+            differences = _structural_differences(stored, group)
             if differences:
                 raise AlreadyExistsError(
                     kind="feature group", name=f"{name} v{version}",
@@ -220,7 +286,9 @@ class FeatureStore:
     def lineage(
         self, node: Node | str, *, direction: Literal["upstream", "downstream", "both"] = "both"
     ) -> list[Edge]:
-        """All edges reachable from ``node`` (a :class:`Node` or a name) in one call."""
+        """All edges reachable from ``node`` in one call: a :class:`Node` (``version=None``: every
+        version), a reference ``"kind:name@vN"`` / ``"kind:name"``, or a bare name that names exactly
+        one node (else an error listing the candidates)."""
         return self.registry.lineage(node, direction=direction)
 
     def register_pipeline(self, pipeline: FeaturePipeline) -> FeaturePipeline:
@@ -248,6 +316,19 @@ class FeatureStore:
         from engine.store.feature_view import get_feature_view
 
         return get_feature_view(self, name, version)
+
+    def list_feature_views(self) -> list[FeatureView]:
+        """Every feature view version, sorted by name and version."""
+        from engine.store.feature_view import FeatureView
+
+        return [FeatureView.from_entity(self, e) for e in self.registry.entities(kind="feature_view")]
+
+    def list_training_datasets(self, view_name: str | None = None) -> list[TrainingDataset]:
+        """Every recorded training dataset (of one view when ``view_name`` is given), oldest first."""
+        from engine.store.training_dataset import dataset_from_entity
+
+        entities = self.registry.entities(kind="training_dataset", name=view_name)
+        return [dataset_from_entity(self, e) for e in entities]
 
     def create_training_dataset(self, view: FeatureView, **kwargs: Any) -> TrainingDataset:
         """Materialise a view's training data; see :func:`engine.store.training_dataset.create_training_dataset`."""
@@ -283,11 +364,14 @@ class FeatureStore:
             expectations=d.get("expectations"), statistics=d.get("statistics", True),
         )
 
-    def _parse_schema(self, schema: StructType | str) -> StructType:
+    def _parse_schema(self, schema: StructType | str | Any) -> StructType:
         from pyspark.sql.types import StructType
 
         if isinstance(schema, StructType):
             return schema
+        frame_schema = getattr(schema, "schema", None)  # a DataFrame (classic or Spark Connect)
+        if isinstance(frame_schema, StructType) and hasattr(schema, "columns"):
+            return frame_schema
         if isinstance(schema, str) and schema.strip():
             try:
                 return self.spark.createDataFrame([], schema).schema
@@ -296,7 +380,18 @@ class FeatureStore:
                     argument="schema", expected="a valid DDL string such as 'id BIGINT, ts TIMESTAMP'",
                     found=repr(schema), hint=str(err).splitlines()[0][:200],
                 ) from None
-        raise InvalidArgumentError(argument="schema", expected="a StructType or a DDL string", found=repr(schema))
+        raise InvalidArgumentError(
+            argument="schema", expected="a StructType, a DDL string or a DataFrame", found=type(schema).__name__
+        )
+
+
+def _check_uri(value: Any, argument: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(argument=argument, expected="an MLflow URI (sqlite:///..., http(s)://..., databricks)",
+                                   found=repr(value))
+    return value.strip()
 
 
 def _check_version(version: Any) -> None:
@@ -316,6 +411,14 @@ def _as_list(value: str | Sequence[str] | None, *, argument: str) -> list[str]:
 
 def _same_columns(a: StructType, b: StructType) -> bool:
     return [(f.name, f.dataType) for f in a.fields] == [(f.name, f.dataType) for f in b.fields]
+
+
+def _structural_differences(stored: FeatureGroup, group: FeatureGroup) -> list[str]:
+    """What makes two definitions of one version incompatible (anything but metadata)."""
+    return [
+        attr for attr in ("primary_key", "event_time", "tie_breaker", "partition_by")
+        if getattr(stored, attr) != getattr(group, attr)
+    ] + ([] if _same_columns(stored.schema, group.schema) else ["schema"])
 
 
 def _load_suite(expectations: Any) -> Any:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from engine.store.feature_group import FeatureGroup
     from engine.store.feature_store import FeatureStore
 
-__all__ = ["FeatureLookup", "FeatureView", "OnDemandFeature", "create_feature_view", "get_feature_view"]
+__all__ = ["FeatureLookup", "FeatureView", "OnDemandFeature", "create_feature_view", "get_feature_view", "register_view"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class FeatureView:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     spine_source: str | None = None  # a Delta table with the labelled spine, for time-range datasets
+    _resolved: list[_ResolvedLookup] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- definition ----------------------------------------------------------------------------
 
@@ -183,10 +184,19 @@ class FeatureView:
         return {"store_root": self.store.root, "name": self.name, "version": self.version}
 
     def resolved(self) -> list[_ResolvedLookup]:
-        """Each lookup with its group, features, spine keys, prefix and output time column (validated)."""
+        """Each lookup with its group, features, spine keys, prefix and output time column
+        (validated); resolved against the registry once per view object, then reused."""
+        if self._resolved is None:
+            self._resolved = self._resolve()
+        return list(self._resolved)
+
+    def _resolve(self) -> list[_ResolvedLookup]:
         out = []
+        registered = {(e.name, e.version): e for e in self.store.registry.entities(kind="feature_group")}  # one read
         for i, lookup in enumerate(self.lookups):
-            group = self.store.get_feature_group(lookup.feature_group, lookup.version)
+            found = registered.get((lookup.feature_group, lookup.version))
+            group = (self.store._from_entity(found) if found is not None and lookup.version is not None
+                     else self.store.get_feature_group(lookup.feature_group, lookup.version))
             features = list(lookup.features) if lookup.features is not None else group.features
             for feature in features:
                 if feature not in group.features:
@@ -382,8 +392,6 @@ def create_feature_view(
 ) -> FeatureView:
     """Define, check and register a feature view (see :class:`FeatureView`). Lookups without a
     version are pinned to the group's latest version now, so the view's meaning never drifts."""
-    from engine.errors import AlreadyExistsError
-
     check_name(name, argument="name")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidArgumentError(argument="version", expected="an integer >= 1", found=repr(version))
@@ -403,7 +411,15 @@ def create_feature_view(
         store=store, name=name, version=version, spine_time=spine_time, labels=list(labels), lookups=pinned,
         on_demand=list(on_demand), description=description, tags=list(tags), spine_source=spine_source,
     )
+    return register_view(store, view, exist_ok=exist_ok)
+
+
+def register_view(store: FeatureStore, view: FeatureView, *, exist_ok: bool = False) -> FeatureView:
+    """Check ``view`` (lookups pinned to group versions) and register it with its lineage."""
+    from engine.errors import AlreadyExistsError
+
     validate_view(view)
+    name, version = view.name, view.version
     existing = [e for e in store.registry.entities(kind="feature_view", name=name) if e.version == version]
     if existing:
         if exist_ok and existing[0].definition == view.to_entity().definition:
@@ -414,7 +430,7 @@ def create_feature_view(
         )
     store.registry.register([view.to_entity()])
     store.registry.record_lineage(
-        [Node("feature_group", lk.feature_group, lk.version) for lk in pinned], view.node,
+        [Node("feature_group", lk.feature_group, lk.version) for lk in view.lookups], view.node,
     )
     log.info("registered feature view %s v%d: %d features", name, version, len(view.feature_names))
     return view

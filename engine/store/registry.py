@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,7 @@ _TABLES = {
     ),
 }
 _ENTITY_KEYS = ["kind", "parent", "name", "version"]
+_REFERENCE = re.compile(r"^(?P<kind>[a-z_]+):(?P<name>.+?)(?:@v(?P<version>\d+))?$")
 _EDGE_KEYS = ["src_kind", "src_name", "src_version", "dst_kind", "dst_name", "dst_version"]
 
 
@@ -64,6 +66,22 @@ class Node:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}" + ("" if self.version is None else f"@v{self.version}")
+
+    @property
+    def key(self) -> str:
+        """``name:vN`` (or ``name``): how source versions and progress rows key a versioned object."""
+        return self.name if self.version is None else f"{self.name}:v{self.version}"
+
+    @classmethod
+    def parse(cls, text: str) -> Node:
+        """``"kind:name@vN"`` or ``"kind:name"`` -> a Node (the inverse of ``str(node)``)."""
+        match = _REFERENCE.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidArgumentError(
+                argument="node", expected="a reference 'kind:name@vN' or 'kind:name' (e.g. 'feature_group:weather@v1')",
+                found=repr(text),
+            )
+        return cls(match["kind"], match["name"], None if match["version"] is None else int(match["version"]))
 
 
 @dataclass(frozen=True)
@@ -259,8 +277,9 @@ class Registry:
     ) -> list[Edge]:
         """Every edge reachable from ``node`` upstream, downstream or both, in one Spark read.
 
-        ``node`` is a :class:`Node` (``version=None`` matches every version of it) or a bare name,
-        which matches nodes of any kind and version with that name.
+        ``node`` is a :class:`Node` (``version=None`` matches every version of it), a reference
+        ``"kind:name@vN"`` / ``"kind:name"``, or a bare name that names nodes of one kind only
+        (every version); a bare name shared by several kinds is an error listing them.
         """
         if direction not in ("upstream", "downstream", "both"):
             raise InvalidArgumentError(
@@ -268,12 +287,11 @@ class Registry:
             )
         frame = self._read("lineage")
         edges = [] if frame is None else [_edge(r.asDict()) for r in frame.collect()]
+        target = _resolve_node(node, {n for e in edges for n in (e.src, e.dst)})
 
         def matches(candidate: Node) -> bool:
-            if isinstance(node, str):
-                return candidate.name == node
-            return (candidate.kind, candidate.name) == (node.kind, node.name) and (
-                node.version is None or node.version == candidate.version
+            return (candidate.kind, candidate.name) == (target.kind, target.name) and (
+                target.version is None or target.version == candidate.version
             )
 
         found: set[Edge] = set()
@@ -314,6 +332,25 @@ class Registry:
         return frame.select(
             "feature_group", "version", "delta_version", "timestamp", F.explode("statistics").alias("s")
         ).select("feature_group", "version", "delta_version", "timestamp", "s.*")
+
+
+def _resolve_node(node: Node | str, known: set[Node]) -> Node:
+    if isinstance(node, Node):
+        return node
+    if not isinstance(node, str) or not node:
+        raise InvalidArgumentError(argument="node", expected="a Node or a reference 'kind:name@vN'", found=repr(node))
+    if _REFERENCE.match(node) and node.split(":", 1)[0] in {n.kind for n in known} | _KINDS:
+        return Node.parse(node)
+    kinds = sorted({n.kind for n in known if n.name == node})
+    if len(kinds) > 1:
+        raise InvalidArgumentError(
+            argument="node", expected="a name of one kind, or a reference 'kind:name@vN'", found=repr(node),
+            hint=f"{node!r} names nodes of kinds {kinds}: pass e.g. '{kinds[0]}:{node}'.",
+        )
+    return Node(kinds[0] if kinds else "feature_group", node)
+
+
+_KINDS = {"delta_table", "feature_group", "feature_view", "training_dataset", "model", "predictions", "pipeline"}
 
 
 def _edge(row: Mapping[str, Any]) -> Edge:

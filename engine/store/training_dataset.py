@@ -132,6 +132,7 @@ class TrainingDataset:
     split: dict[str, Any]
     rows: int
     time_range: list[str] | None = None
+    description: str = ""
 
     @property
     def node(self) -> Node:
@@ -177,7 +178,7 @@ class TrainingDataset:
     def to_entity(self) -> Entity:
         return Entity(
             kind="training_dataset", name=self.view_name, version=self.version, parent=f"v{self.view_version}",
-            definition={
+            description=self.description, definition={
                 "path": self.path, "source_versions": self.source_versions, "spine_source": self.spine_source,
                 "spine_version": self.spine_version, "split": self.split, "rows": self.rows, "time_range": self.time_range,
             },
@@ -240,7 +241,7 @@ def create_training_dataset(
 
     existing = store.registry.entities(kind="training_dataset", name=view.name, parent=f"v{view.version}")
     version = max((e.version or 0 for e in existing), default=0) + 1
-    path = f"{store.root}/training_datasets/{view.name}/v{view.version}/{version}"
+    path = store.layout.training_dataset(view.name, view.version, version)
     frame.write.format("delta").mode("errorifexists").save(path)  # one commit, a fresh table
     rows = delta.read(store.spark, path).count()
     split_info = (split.to_dict() if split is not None else {"kind": "none"}) | {"spine_columns": spine_cols}
@@ -248,6 +249,7 @@ def create_training_dataset(
         store=store, view_name=view.name, view_version=view.version, version=version, path=path,
         source_versions=source_versions, spine_source=view.spine_source, spine_version=spine_version, split=split_info,
         rows=rows, time_range=None if time_range is None else [time_range.start.isoformat(), time_range.end.isoformat()],
+        description=description,
     )
     store.registry.register([dataset.to_entity()])
     sources = [Node("feature_group", key.split(":v")[0], int(key.split(":v")[1])) for key in source_versions]
@@ -265,12 +267,18 @@ def get_training_dataset(store: FeatureStore, view_name: str, view_version: int,
         raise NotFoundError(
             kind="training dataset", name=f"{view_name} v{view_version} #{version}", hint=f"Known versions: {sorted(found)}."
         )
-    entity = found[max(found) if version is None else version]
+    return dataset_from_entity(store, found[max(found) if version is None else version])
+
+
+def dataset_from_entity(store: FeatureStore, entity: Entity) -> TrainingDataset:
+    """The :class:`TrainingDataset` a registry entity (kind ``training_dataset``) describes."""
     d = entity.definition
     return TrainingDataset(
-        store=store, view_name=view_name, view_version=view_version, version=int(entity.version or 0), path=d["path"],
+        store=store, view_name=entity.name, view_version=int(entity.parent.removeprefix("v")),
+        version=int(entity.version or 0), path=d["path"],
         source_versions={k: int(v) for k, v in d["source_versions"].items()}, spine_source=d.get("spine_source"),
         spine_version=d.get("spine_version"), split=d["split"], rows=d["rows"], time_range=d.get("time_range"),
+        description=entity.description,
     )
 
 

@@ -106,7 +106,7 @@ def cluster() -> Iterator[Cluster]:
 
 
 def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str], log_dir: Path | None = None,
-                 timeout_s: float = 2400) -> tuple[dict[str, Any], str]:
+                 timeout_s: float = 2400, cwd: Path = REPO) -> tuple[dict[str, Any], str]:
     """Submit ``jobs/<job>.py`` in client mode; return its JSON result line and its application id
     (the driver's output goes to ``<log_dir>/<job>.log``)."""
     import pyspark
@@ -129,7 +129,7 @@ def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str]
         *job_args,
     ]
     started = time.monotonic()
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     elapsed = time.monotonic() - started
     if log_dir is not None:  # the driver's whole output, for a post-mortem
         (log_dir / f"{job}.log").write_text(f"$ {' '.join(command)}\n\n{proc.stdout}\n--- stderr\n{proc.stderr}")
@@ -144,18 +144,17 @@ def spark_submit(cluster: Cluster, job: str, *job_args: str, env: dict[str, str]
     return json.loads(results[-1]), new[0]
 
 
-def submit_env(tracking_uri: str) -> dict[str, str]:
-    """The environment of every spark-submit: the venv's Python on driver and executors, the
-    repository as the project root (conf/), one MLflow tracking database shared with the test."""
+def submit_env() -> dict[str, str]:
+    """The environment of every spark-submit: the venv's Python on driver and executors; MLflow is
+    the store's own (no MLFLOW_* variables), nothing taken from the checkout but the shipped zip."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "PYSPARK_PIN"))}
     env.update({
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "FF_PROJECT_ROOT": str(REPO),
-        "MLFLOW_TRACKING_URI": tracking_uri,
         "TZ": "UTC",
         "SPARK_LOCAL_IP": "127.0.0.1",
     })
-    env.pop("MLFLOW_REGISTRY_URI", None)
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FF_PROJECT_ROOT", "FF_REPO"):
+        env.pop(key, None)
     env.pop("SPARK_CONF_DIR", None)
     return env

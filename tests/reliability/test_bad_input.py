@@ -25,6 +25,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from engine.errors import (
+    AlreadyExistsError,
     ColumnNotFoundError,
     ColumnTypeError,
     ConfigError,
@@ -75,11 +76,29 @@ def ctx(spark, model_world) -> dict[str, Any]:
     predictions = str(tmp / "predictions_matrix")
     score_batch(spark, "models:/alarm@champion", scoring_spine(spark, devices=2, hours=2), output=predictions,
                 batch_id="b0", scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
-    config = tmp / "job.yaml"
-    config.write_text(f"root: {fs.root}\n")
+    repo = tmp / "repo"
+    repo.mkdir(exist_ok=True)
+    (repo / "feature_repo.yaml").write_text(REPO_YAML.format(root=fs.root, raw=raw, schema=OUTPUT))
     return {"spark": spark, "fs": fs, "raw": raw, "pipeline": pipeline, "sensor": fs.get_feature_group("sensor"),
-            "view": model_world["view"], "predictions": predictions, "tmp": tmp, "config": str(config),
+            "view": model_world["view"], "predictions": predictions, "tmp": tmp, "repo": str(repo),
             "scored_at": model_world["scored_at"], "roots": [str(tmp)]}
+
+
+REPO_YAML = """
+store: {{root: {root}}}
+sources:
+  events: {{path: {raw}, time_column: ts}}
+feature_groups:
+  sums: {{primary_key: [user], event_time: ts, schema: "{schema}", statistics: false}}
+pipelines:
+  sums:
+    output: sums
+    transform: tests.reliability._workers:rolling_sum
+    inputs: {{events: events}}
+    lookback: 1d
+    step: 1d
+    backfill: {{start: 2024-01-01, end: 2024-01-03}}
+"""
 
 
 # -- helpers the cases use -----------------------------------------------------------------------
@@ -166,6 +185,27 @@ def job(module: str, *argv: str) -> JobOutcome:
     with contextlib.redirect_stderr(err):
         code = main(list(argv))
     return JobOutcome(code, err.getvalue())
+
+
+def repo_with(c: dict[str, Any], extra_yaml: str, overrides: dict[str, Any] | None = None) -> Any:
+    from engine.repository import load_repository
+
+    folder = Path(c["tmp"]) / "repo_variant"
+    folder.mkdir(exist_ok=True)
+    (folder / "feature_repo.yaml").write_text((Path(c["repo"]) / "feature_repo.yaml").read_text() + extra_yaml)
+    return load_repository(folder, overrides=[f"{k}={v}" for k, v in (overrides or {}).items()])
+
+
+def repo_plan(c: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    from engine.repository import plan
+
+    return plan(c["fs"], repo_with(c, "", overrides))
+
+
+def repo_apply(c: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    from engine.repository import apply
+
+    return apply(c["fs"], repo_with(c, "", overrides))
 
 
 def yaml_file(c: dict[str, Any], name: str, text: str) -> str:
@@ -278,19 +318,49 @@ CASES: list[tuple[str, Case, type[EngineError], list[str]]] = [
     ("score-unsafe-batch-id", lambda c: score(c, batch_id="b'; --"), UnsafeNameError, ["batch_id", "b'; --"]),
     ("score-naive-scored-at", lambda c: score(c, scored_at=naive(0)), InvalidArgumentError, ["scored_at", "naive"]),
     # -- jobs' command lines
-    ("job-missing-config", lambda c: job("feature_backfill", "--config", "nowhere/job.yaml"), ConfigError,
-     ["nowhere/job.yaml", "no such file"]),
-    ("job-unknown-key", lambda c: job("feature_backfill", "--config", c["config"], "--set", "backfil_step=7d"), ConfigError,
-     ["backfil_step", "an unknown key"]),
-    ("job-wrong-type", lambda c: job("feature_backfill", "--config", c["config"], "--set", "backfill_step=soon"), ConfigError,
-     ["backfill_step", "'soon'"]),
-    ("job-bad-start", lambda c: job("feature_backfill", "--config", c["config"], "--start", "next tuesday"), ConfigError,
-     ["start", "'next tuesday'"]),
-    ("job-unknown-profile", lambda c: job("score_batch", "--config", c["config"], "--profile", "cloud9"), UnknownProfileError,
-     ["profile", "cloud9"]),
+    ("job-missing-repo", lambda c: job("plan", "--repo", "nowhere/repo"), NotFoundError, ["feature repository", "nowhere/repo"]),
+    ("job-unknown-key", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--set",
+                                      "pipelines.sums.stepp=7d"), ConfigError, ["pipelines.sums.stepp", "an unknown key"]),
+    ("job-wrong-type", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--set",
+                                     "pipelines.sums.step=soon"), ConfigError, ["pipelines.sums.step", "'soon'"]),
+    ("job-bad-start", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--start", "next tuesday"),
+     ConfigError, ["start", "'next tuesday'"]),
+    ("job-unknown-profile", lambda c: job("plan", "--repo", c["repo"], "--profile", "cloud9"), UnknownProfileError,
+     ["profile", "cloud9", "searched"]),
     ("job-unknown-option", lambda c: job("train", "--confg", "x.yaml"), InvalidArgumentError, ["command line", "--confg"]),
-    ("job-override-without-value", lambda c: job("train", "--config", c["config"], "--set", "root"), ConfigError,
-     ["root", "key=value"]),
+    ("job-override-without-value", lambda c: job("apply", "--repo", c["repo"], "--set", "store"), ConfigError,
+     ["store", "key=value"]),
+    ("job-unknown-pipeline", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sum"), NotFoundError,
+     ["pipeline", "'sum'", "['sums']"]),
+    ("job-no-pipeline-named", lambda c: job("feature_backfill", "--repo", c["repo"]), InvalidArgumentError,
+     ["--pipeline/--all", "--pipeline None"]),
+    ("job-unknown-training", lambda c: job("train", "--repo", c["repo"], "--training", "gbt"), NotFoundError,
+     ["training config", "'gbt'", "[]"]),
+    ("job-unknown-scoring", lambda c: job("score_batch", "--repo", c["repo"], "--scoring", "nightly"), NotFoundError,
+     ["scoring job", "'nightly'"]),
+    ("job-score-without-model", lambda c: job("score_batch", "--repo", c["repo"], "--spine", "events"),
+     InvalidArgumentError, ["--scoring", "--model None"]),
+    ("job-ingest-without-loader", lambda c: job("ingest", "--repo", c["repo"], "--source", "events"), ConfigError,
+     ["sources.events.loader", "only read"]),
+    # -- feature repositories
+    ("repo-unknown-group-in-view", lambda c: repo_with(c, "views:\n  v: {spine_time: ts, lookups: [{feature_group: nope}]}\n"),
+     ConfigError, ["views.v.lookups[0].feature_group", "'nope'"]),
+    ("repo-transform-and-sql", lambda c: repo_with(c, "", {"pipelines.sums.sql": "SELECT 1"}), ConfigError,
+     ["pipelines.sums", "exactly one of transform or sql"]),
+    ("repo-unknown-input", lambda c: repo_with(c, "", {"pipelines.sums.inputs.events": "evnts"}), ConfigError,
+     ["pipelines.sums.inputs.events", "'evnts'"]),
+    ("repo-unimportable-transform", lambda c: repo_plan(c, {"pipelines.sums.transform": "tests.nowhere:fn"}),
+     InvalidArgumentError, ["pipelines.sums.transform", "tests.nowhere:fn"]),
+    ("repo-unknown-primary-key", lambda c: repo_plan(c, {"feature_groups.sums.primary_key": "[user, ts2]"}),
+     ColumnNotFoundError, ["primary_key", "ts2"]),
+    ("repo-pinned-version-conflict", lambda c: repo_apply(c, {"feature_groups.sums.version": 1,
+                                                              "feature_groups.sums.schema": f"'{OUTPUT}, extra DOUBLE'"}),
+     AlreadyExistsError, ["sums v1", "+extra double", "raise its version"]),
+    ("repo-source-named-like-group", lambda c: repo_with(c, "", {"sources.sums": "{path: x}"}), ConfigError,
+     ["sources.sums", "distinct from feature group names"]),
+    ("repo-backfill-backwards", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--set",
+                                              "pipelines.sums.backfill.start=2024-02-01"), ConfigError,
+     ["pipelines.sums.backfill", "start < end"]),
     # -- YAML configs
     ("yaml-training-unknown-key", lambda c: training_yaml(c, LOGREG + "max_eval: 3\n"), ConfigError, ["max_eval", "an unknown key"]),
     ("yaml-training-wrong-type", lambda c: training_yaml(c, LOGREG + "max_evals: ten\n"), ConfigError, ["max_evals", "'ten'"]),

