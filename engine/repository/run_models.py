@@ -168,27 +168,41 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
 
 class _tracking:  # noqa: N801 - used as a context manager
     """MLflow pointed at the store's tracking store and registry for the duration of a call, and
-    restored afterwards (library code leaves no global MLflow state behind)."""
+    restored afterwards -- the URIs and their environment variables (library code leaves no global
+    MLflow state behind)."""
+
+    _ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
     def __init__(self, fs: FeatureStore) -> None:
         self.fs = fs
 
     def __enter__(self) -> None:
-        import mlflow
+        import os
 
-        self.previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        self.saved = (tracking_utils._tracking_uri, registry_utils._registry_uri, {k: os.environ.get(k) for k in self._ENV})
         uri = self.fs.tracking_uri
         folder = self.fs.layout.mlflow_folder
         if folder is not None and uri == f"sqlite:///{folder / 'mlflow.db'}":
             from engine.tracking import configure_tracking
 
+            for key in self._ENV:  # the store's own embedded database, whatever the environment said before
+                os.environ.pop(key, None)
             configure_tracking(folder)  # embedded: also the artifact folder beside the database
-        else:
-            mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(self.fs.registry_uri)
+        tracking_utils._tracking_uri = uri
+        registry_utils._registry_uri = self.fs.registry_uri
 
     def __exit__(self, *exc: object) -> None:
-        import mlflow
+        import os
 
-        mlflow.set_tracking_uri(self.previous[0])
-        mlflow.set_registry_uri(self.previous[1])
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri, registry_utils._registry_uri, env = self.saved
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -29,15 +29,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from engine.env import MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI
 from engine.errors import (
     AlreadyExistsError,
-    ColumnNotFoundError,
-    ColumnTypeError,
     InvalidArgumentError,
     NotFoundError,
 )
 from engine.store import delta
 from engine.store.feature_group import FeatureGroup
+from engine.store.group_definition import as_list, check_version, structural_differences
 from engine.store.layout import StoreLayout
-from engine.store.names import check_name, check_names
+from engine.store.names import check_name
 from engine.store.registry import Commit, Edge, Entity, Node, Registry
 
 if TYPE_CHECKING:
@@ -137,49 +136,19 @@ class FeatureStore:
         descriptions. ``event_time`` must be a TIMESTAMP column (a UTC instant). ``expectations``
         is an ``engine.validation.ExpectationSuite`` or the path of a suite YAML file.
         """
-        from pyspark.sql import types as T
+        from engine.store.group_definition import define_group
 
-        check_name(name, argument="name")
-        _check_version(version)
-        struct = self._parse_schema(schema)
-        columns = struct.fieldNames()
-        check_names(columns, argument="schema (column name)")
-        keys = _as_list(primary_key, argument="primary_key")
-        if not keys:
-            raise InvalidArgumentError(argument="primary_key", expected="at least one column", found="[]")
-        for argument, wanted in (("primary_key", keys), ("event_time", [event_time]),
-                                 ("partition_by", _as_list(partition_by, argument="partition_by")),
-                                 ("tie_breaker", [tie_breaker] if tie_breaker else [])):
-            for column in wanted:
-                if column not in columns:
-                    raise ColumnNotFoundError(argument=argument, column=column, side="schema", available=columns)
-        if event_time in keys or (tie_breaker and tie_breaker in [*keys, event_time]):
-            raise InvalidArgumentError(
-                argument="event_time/tie_breaker", expected="columns distinct from the primary key and each other",
-                found=f"primary_key={keys}, event_time={event_time!r}, tie_breaker={tie_breaker!r}",
-            )
-        event_type = struct[event_time].dataType
-        if not isinstance(event_type, T.TimestampType) or isinstance(event_type, T.TimestampNTZType):
-            raise ColumnTypeError(
-                argument="event_time", column=event_time, expected="TIMESTAMP (a UTC instant)",
-                found=event_type.simpleString(),
-                hint="TIMESTAMP_NTZ is a wall-clock time: convert it, e.g. to_utc_timestamp(col, 'America/New_York')."
-                if isinstance(event_type, T.TimestampNTZType) else "Convert it, e.g. with to_timestamp(col).",
-            )
-        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
-            raise InvalidArgumentError(argument="tags", expected="a list of strings", found=repr(tags))
-        suite = _load_suite(expectations)
-        return FeatureGroup(
-            self, name=name, version=version, schema=struct, primary_key=keys, event_time=event_time,
-            partition_by=_as_list(partition_by, argument="partition_by"), description=description,
-            tags=list(tags or []), tie_breaker=tie_breaker, expectations=suite, statistics=statistics,
+        return define_group(
+            self, name, version, primary_key=primary_key, event_time=event_time, schema=schema,
+            partition_by=partition_by, description=description, tags=tags, expectations=expectations,
+            tie_breaker=tie_breaker, statistics=statistics,
         )
 
     def update_feature_group(self, group: FeatureGroup) -> FeatureGroup:
         """Re-register ``group``'s metadata (description, tags, column comments, expectations,
         statistics) for an existing version whose columns and keys are unchanged."""
         stored = self.get_feature_group(group.name, group.version)
-        differences = _structural_differences(stored, group)
+        differences = structural_differences(stored, group)
         if differences:
             raise AlreadyExistsError(
                 kind="feature group", name=f"{group.name} v{group.version}",
@@ -223,7 +192,7 @@ class FeatureStore:
                     hint=f"Pass exist_ok=True to reuse it, or create version {self._latest_version(name) + 1}.",
                 )
             stored = self._from_entity(existing)
-            differences = _structural_differences(stored, group)
+            differences = structural_differences(stored, group)
             if differences:
                 raise AlreadyExistsError(
                     kind="feature group", name=f"{name} v{version}",
@@ -240,7 +209,7 @@ class FeatureStore:
         """The feature group ``name`` at ``version`` (the latest version when None)."""
         check_name(name, argument="name")
         if version is not None:
-            _check_version(version)
+            check_version(version)
         versions = {e.version: e for e in self.registry.entities(kind="feature_group", name=name)}
         if not versions:
             known = sorted({e.name for e in self.registry.entities(kind="feature_group")})
@@ -260,7 +229,7 @@ class FeatureStore:
         """Feature groups and features whose name, description or a tag contains ``text``
         (case-insensitive) and that carry every tag in ``tags``."""
         needle = (text or "").lower()
-        wanted = set(_as_list(tags, argument="tags"))
+        wanted = set(as_list(tags, argument="tags"))
         hits = []
         for entity in self.registry.entities(kind=["feature_group", "feature"]):
             haystack = [entity.name, entity.description, *entity.tags]
@@ -364,26 +333,6 @@ class FeatureStore:
             expectations=d.get("expectations"), statistics=d.get("statistics", True),
         )
 
-    def _parse_schema(self, schema: StructType | str | Any) -> StructType:
-        from pyspark.sql.types import StructType
-
-        if isinstance(schema, StructType):
-            return schema
-        frame_schema = getattr(schema, "schema", None)  # a DataFrame (classic or Spark Connect)
-        if isinstance(frame_schema, StructType) and hasattr(schema, "columns"):
-            return frame_schema
-        if isinstance(schema, str) and schema.strip():
-            try:
-                return self.spark.createDataFrame([], schema).schema
-            except Exception as err:
-                raise InvalidArgumentError(
-                    argument="schema", expected="a valid DDL string such as 'id BIGINT, ts TIMESTAMP'",
-                    found=repr(schema), hint=str(err).splitlines()[0][:200],
-                ) from None
-        raise InvalidArgumentError(
-            argument="schema", expected="a StructType, a DDL string or a DataFrame", found=type(schema).__name__
-        )
-
 
 def _check_uri(value: Any, argument: str) -> str | None:
     if value is None:
@@ -392,46 +341,3 @@ def _check_uri(value: Any, argument: str) -> str | None:
         raise InvalidArgumentError(argument=argument, expected="an MLflow URI (sqlite:///..., http(s)://..., databricks)",
                                    found=repr(value))
     return value.strip()
-
-
-def _check_version(version: Any) -> None:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidArgumentError(argument="version", expected="an integer >= 1", found=repr(version))
-
-
-def _as_list(value: str | Sequence[str] | None, *, argument: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise InvalidArgumentError(argument=argument, expected="a column name or a list of them", found=repr(value))
-
-
-def _same_columns(a: StructType, b: StructType) -> bool:
-    return [(f.name, f.dataType) for f in a.fields] == [(f.name, f.dataType) for f in b.fields]
-
-
-def _structural_differences(stored: FeatureGroup, group: FeatureGroup) -> list[str]:
-    """What makes two definitions of one version incompatible (anything but metadata)."""
-    return [
-        attr for attr in ("primary_key", "event_time", "tie_breaker", "partition_by")
-        if getattr(stored, attr) != getattr(group, attr)
-    ] + ([] if _same_columns(stored.schema, group.schema) else ["schema"])
-
-
-def _load_suite(expectations: Any) -> Any:
-    """``None``, an ExpectationSuite, or the path of a suite YAML file -> a suite or None."""
-    if expectations is None:
-        return None
-    from engine import validation
-
-    if isinstance(expectations, (str, os.PathLike)):
-        return validation.load_suite(expectations)
-    if isinstance(expectations, validation.ExpectationSuite):
-        return expectations
-    raise InvalidArgumentError(
-        argument="expectations", expected="an ExpectationSuite or the path of a suite YAML file",
-        found=type(expectations).__name__,
-    )

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from engine.config import load_yaml
 from engine.errors import ConfigError, InvalidArgumentError
+from engine.validation._gx import RESERVED_KWARGS  # arguments the validation layer sets itself
 
 __all__ = ["POLICIES", "Expectation", "ExpectationSuite", "load_suite", "suite_from_dict"]
 
@@ -37,9 +38,6 @@ POLICIES: tuple[str, ...] = ("reject", "quarantine")
 
 _SUITE_KEYS = ("name", "policy", "expectations")
 _EXPECTATION_KEYS = ("type", "kwargs")
-# Keyword arguments the validation layer sets itself: a per-expectation result format would break
-# the quarantine split, and batch ids / ids belong to the GE run, not to the suite.
-RESERVED_KWARGS = frozenset({"result_format", "batch_id", "catch_exceptions", "include_config", "id", "rendered_content"})
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def suite_from_dict(data: Mapping[str, Any], *, source: str) -> ExpectationSuite
     Checks keys, the policy, that every ``type`` is a registered GE expectation and that GE
     accepts its ``kwargs`` (this imports ``great_expectations``, a few seconds once per process).
     """
-    from engine.validation import _gx
+    from engine.validation import _gx  # imports Great Expectations lazily
 
     if not isinstance(data, Mapping):
         raise ConfigError(source=source, key="<root>", expected="a mapping", found=type(data).__name__)

@@ -28,7 +28,7 @@ def test_profiles_load_and_pin_utc_and_delta():
     assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert settings["spark.sql.shuffle.partitions"] == "3"
     assert settings["spark.jars.packages"].split(",")[0] == DELTA_COORDINATE
-    assert settings["spark.sql.warehouse.dir"].startswith(str(ROOT / "warehouse"))
+    assert "spark.sql.warehouse.dir" not in settings  # never derived from the working directory or checkout
     offline = spark_settings(load_profile("local"), {"spark.jars": "/x/delta.jar"})
     assert "spark.jars.packages" not in offline
 
@@ -39,6 +39,19 @@ def test_unknown_profile(profile):
         build_spark(profile)
     assert err.value.params["profile"] == profile
     assert "local" in err.value.params["available"]
+    assert any("profiles" in folder for folder in err.value.params["searched"])  # where it looked
+
+
+def test_user_profiles_come_first_and_relative_warehouses_are_refused(monkeypatch, tmp_path):
+    from engine.errors import ConfigError
+
+    monkeypatch.setenv("FF_SPARK_PROFILES", str(tmp_path))
+    (tmp_path / "local.yaml").write_text("master: local[1]\napp_name: mine\n")
+    (tmp_path / "rel.yaml").write_text("warehouse: wh\n")
+    assert load_profile("local").app_name == "mine"
+    assert load_profile("standalone").master == "spark://127.0.0.1:7077"  # the packaged one
+    with pytest.raises(ConfigError, match="absolute path"):
+        load_profile("rel")
 
 
 def test_missing_java_is_reported_with_what_to_install(monkeypatch, tmp_path):
