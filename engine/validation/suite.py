@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 from engine.config import load_yaml
 from engine.errors import ConfigError, InvalidArgumentError
-from engine.validation._gx import RESERVED_KWARGS  # arguments the validation layer sets itself
 
 __all__ = ["POLICIES", "Expectation", "ExpectationSuite", "load_suite", "suite_from_dict"]
 
