@@ -125,8 +125,15 @@ def run(description: str, body: Body, argv: list[str] | None, *, time_range: boo
         spark = build_spark(args.profile, overrides)
         if not _is_remote(spark):
             spark.sparkContext.setLogLevel("ERROR")
-        repo.activate()
-        result = body(spark, args, repo.open_store(spark), repo) or {}
+        from engine.repository.profile import Profiler
+
+        fs = repo.open_store(spark)
+        profiler = Profiler(spark, fs.root)
+        with profiler.stage(p.prog.removesuffix(".py")):
+            result = dict(body(spark, args, fs, repo) or {})
+        if "profile" not in result:  # jobs.run profiles its own stages
+            result["profile"] = profiler.summary()
+            log.info("profile:\n%s", profiler.table())
     except EngineError as err:
         print(scrub(f"FAILED: {err}"), file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@ every training dataset and train, score every scoring job, monitor every monitor
 
     python -m jobs.run --repo examples/flights          # what `make demo` runs
 
-The result line is the summary (per-stage seconds in ``profile_seconds``); it is also written to
+The result line is the summary (per stage: seconds, Spark jobs, Delta commits in ``profile``); it is also written to
 ``<store root>/_reports/run_summary.json``.
 """
 

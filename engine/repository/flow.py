@@ -6,7 +6,8 @@
 4. for every training config: build its training dataset, tune, train and register;
 5. run every scoring job, then every monitoring job.
 
-Each stage is timed; the summary holds the per-stage seconds (the profile) and every result.
+Each stage is profiled (wall time, Spark jobs, Delta commits: :mod:`engine.repository.profile`); the
+summary holds the profile and every result.
 """
 
 from __future__ import annotations
@@ -34,19 +35,22 @@ T = TypeVar("T")
 def run_all(fs: FeatureStore, repo: Repository, *, scored_at: datetime,
             training_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run the repository end to end on ``fs`` and return the summary (see the module docs)."""
+    from engine.repository.profile import Profiler
+
     began = time.monotonic()
-    profile: dict[str, float] = {}
+    profiler = Profiler(fs.spark, fs.root)
     stages = (["ingest"] if ingest_order(repo) else []) + ["apply"] + [f"backfill {p}" for p in repo.pipelines] \
         + [f"{s} {t}" for t in repo.training for s in ("training data", "train")] \
         + [f"score {s}" for s in repo.scoring] + [f"monitor {m}" for m in repo.monitoring]
 
     def stage(name: str, fn: Callable[[], T]) -> T:
-        index = len(profile) + 1
+        index = len(profiler.stages) + 1
         log.info("stage %d/%d: %s ...", index, len(stages), name)
-        started = time.monotonic()
-        result = fn()
-        profile[name] = round(time.monotonic() - started, 1)
-        log.info("stage %d/%d: %s done in %.1fs", index, len(stages), name, profile[name])
+        with profiler.stage(name):
+            result = fn()
+        done = profiler.stages[name]
+        log.info("stage %d/%d: %s done in %.1fs (%s Spark jobs, %s Delta commits)", index, len(stages), name,
+                 done["seconds"], done["spark_jobs"], done["delta_commits"])
         return result
 
     summary: dict[str, Any] = {"repository": str(repo.folder), "store": fs.root}
@@ -70,6 +74,7 @@ def run_all(fs: FeatureStore, repo: Repository, *, scored_at: datetime,
     summary["scoring"] = {s: stage(f"score {s}", lambda s=s: score(fs, repo, s, scored_at=scored_at)) for s in repo.scoring}
     summary["monitoring"] = {m: stage(f"monitor {m}", lambda m=m: monitor(fs, repo, m, scored_at=scored_at))
                              for m in repo.monitoring}
-    summary["profile_seconds"] = profile
+    summary["profile"] = profiler.summary()
     summary["seconds"] = round(time.monotonic() - began, 1)
+    log.info("profile:\n%s", profiler.table())
     return summary

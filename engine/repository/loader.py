@@ -98,9 +98,11 @@ class Repository:
         return root if is_uri(root) or os.path.isabs(root) else str((self.folder / root).resolve())
 
     def open_store(self, spark: SparkSession) -> FeatureStore:
-        """The repository's :class:`FeatureStore` on ``spark`` (nothing is created)."""
+        """The repository's :class:`FeatureStore` on ``spark`` (nothing is created); activates the
+        repository's Python modules (:meth:`activate`)."""
         from engine.store.feature_store import FeatureStore
 
+        self.activate()
         return FeatureStore(spark, self.store_root, tracking_uri=self.store.tracking_uri,
                             registry_uri=self.store.registry_uri)
 
@@ -150,10 +152,27 @@ class Repository:
         return target
 
     def activate(self) -> None:
-        """Put the repository's Python paths first on ``sys.path`` (once)."""
+        """Put the repository's Python paths first on ``sys.path`` and import its top-level modules,
+        pickled by value: an on-demand feature or a transform's UDF then runs on Spark's Python
+        workers without the repository on their path (executors of a cluster included)."""
         for path in reversed(self.python_paths):
             if str(path) not in sys.path:
                 sys.path.insert(0, str(path))
+        for path in self.python_paths:
+            for file in sorted(path.glob("*.py")):
+                name = file.stem
+                if name.startswith(("test_", "conftest", "setup")) or not name.isidentifier():
+                    continue
+                self._forget_foreign(name)
+                if name not in sys.modules:
+                    try:
+                        importlib.import_module(name)
+                    except Exception as err:
+                        raise InvalidArgumentError(
+                            argument=f"repository module {file}", expected="an importable Python module",
+                            found=f"{type(err).__name__}: {err}",
+                        ) from err
+        self._pickle_by_value()
 
     def _forget_foreign(self, module_name: str) -> None:
         """A module of this name imported earlier from elsewhere (another repository in the same

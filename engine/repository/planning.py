@@ -98,6 +98,7 @@ class Plan:
 
 def plan(fs: FeatureStore, repo: Repository) -> Plan:
     """Compare the repository with ``fs``'s registry (one registry read); nothing is written."""
+    repo.activate()
     registered = fs.registry.entities(kind=["feature_group", "pipeline", "feature_view"])
     by_kind: dict[str, dict[str, dict[int, Entity]]] = {}
     for entity in registered:

@@ -74,6 +74,7 @@ def ingest(fs: FeatureStore, repo: Repository, source: str, *, only_missing: boo
     from engine.store import delta
     from engine.store.registry import Node
 
+    repo.activate()
     spec = repo.get("sources", source, argument="--source")
     if spec.loader is None:
         raise ConfigError(source=str(repo.folder / REPO_FILE), key=f"sources.{source}.loader",

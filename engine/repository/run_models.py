@@ -83,6 +83,7 @@ def score(fs: FeatureStore, repo: Repository, scoring: str | None = None, *, sco
     from engine.pipelines.inference import model_feature_view, resolve_model, score_batch
     from engine.store import delta
 
+    repo.activate()
     spec = repo.get("scoring", scoring, argument="--scoring") if scoring is not None else None
     model = model or (spec.model if spec else None)
     spine = spine or (spec.spine if spec else None)
@@ -133,6 +134,7 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
     from engine.pipelines.inference import predict, resolve_model
     from engine.store import delta
 
+    repo.activate()
     spec = repo.get("monitoring", monitoring, argument="--monitoring")
     scoring = repo.get("scoring", spec.scoring)
     config = monitoring_config(spec.thresholds, source=f"{repo.folder / REPO_FILE} monitoring.{monitoring}.thresholds")

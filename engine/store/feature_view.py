@@ -285,7 +285,7 @@ def validate_view(view: FeatureView) -> None:
 
 
 def _group_key(group: FeatureGroup) -> str:
-    return f"{group.name}:v{group.version}"
+    return group.node.key  # "name:vN", the one form source versions are keyed by
 
 
 def _q(name: str) -> str:

@@ -48,67 +48,60 @@ def assert_ran_on_worker(cluster: Cluster, app_id: str) -> int:
 
 
 def test_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """Two applications: the whole repository in one (``jobs.run``: ingest, apply, backfill,
+    training data, tuning with trials as executor tasks, registration, scoring, monitoring), then a
+    re-scoring by ``jobs.score_batch`` in a new driver that finds the model through the store."""
     import mlflow
 
     root = tmp_path / "store"
     tracking_uri = f"sqlite:///{root / '_mlflow' / 'mlflow.db'}"  # the store's own (embedded) tracking
     env = submit_env()
     common = ["--repo", str(EXAMPLE), *set_args(root)]
-    tasks: dict[str, int] = {}
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
 
     def submit(job: str, *args: str) -> tuple[dict[str, Any], str]:
         return spark_submit(cluster, job, *common, *args, env=env, log_dir=tmp_path, cwd=cwd)
 
-    # 1. Sources, registry, feature backfill over the slice (one chunk per pipeline).
-    submit("ingest", "--all")
-    submit("apply")
-    backfill, app = submit("feature_backfill", "--all")
-    tasks["feature_backfill"] = assert_ran_on_worker(cluster, app)
-    results = {r["pipeline"]: r for r in backfill["feature_backfill"]}
-    assert set(results) == set(GROUPS) and all(r["chunks_done"] == 1 for r in results.values())
+    summary, app = submit("run")
+    tasks = {"run": assert_ran_on_worker(cluster, app)}
+    backfill = summary["backfill"]
+    assert set(backfill) == set(GROUPS) and all(r["chunks_done"] == 1 for r in backfill.values())
     counts = {name: delta_rows(root / "feature_groups" / name / "v1") for name in GROUPS}
     assert all(n > 0 for n in counts.values()), counts
     assert counts["planes"] == 3322  # the static table is loaded whole
     departed = delta_table(root / "feature_groups" / "route_delay_stats" / "v1", ["departed_at"]).column(0).to_pylist()
     assert utc("2013-01-01") <= min(departed) and max(departed) < utc(RAW_END)  # the slice, not the year
 
-    # 2. Point-in-time training dataset with the sliced train / validation periods.
-    dataset, app = submit("build_training_data", "--training", "gbt")
-    tasks["build_training_data"] = assert_ran_on_worker(cluster, app)
-    table = delta_table(dataset["path"], ["sched_dep", "split", "delayed", "temp", "route_dep_delay_mean_7d"])
-    assert dataset["rows"] == table.num_rows > 1000
-    split = table.column("split").to_pylist()
-    assert set(split) == {"train", "validation"}
+    # the point-in-time training dataset of the sliced train / validation periods
+    [dataset_path] = [str(p) for p in (root / "training_datasets" / "flight_delay" / "v1").iterdir()]
+    table = delta_table(dataset_path, ["sched_dep", "split", "delayed", "temp", "route_dep_delay_mean_7d"])
+    trained = summary["training"]["gbt"]
+    assert trained["rows"] == table.num_rows > 1000
+    assert set(table.column("split").to_pylist()) == {"train", "validation"}
     times = table.column("sched_dep").to_pylist()
     assert utc(TRAIN[0]) <= min(times) and max(times) < utc(VALIDATION[1])
     assert table.column("temp").null_count < table.num_rows  # features were found, not only NULLs
     assert table.column("route_dep_delay_mean_7d").null_count < table.num_rows
-    assert {k.split(":")[0] for k in dataset["source_versions"]} >= set(GROUPS)  # "name:vN" keys
 
-    # 3. Tuning (trials as Spark tasks on the executor) and registration.
-    trained, app = submit("train", "--training", "gbt")
-    tasks["train"] = assert_ran_on_worker(cluster, app)
+    # tuning and registration in the store's own MLflow
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     champion = client.get_model_version_by_alias("flight_delay", "champion")
-    assert trained["model"] == f"models:/flight_delay/{champion.version}"
-    assert trained["champion"] is True
+    assert trained["model"] == f"models:/flight_delay/{champion.version}" and trained["champion"] is True
     assert 0.5 < trained["metrics"]["roc_auc"] <= 1.0
-    run = client.get_run(champion.run_id)
-    assert run.data.metrics["roc_auc"] == pytest.approx(trained["metrics"]["roc_auc"])
-    assert champion.tags["training_dataset_path"] == dataset["path"]  # lineage: model -> its data
+    assert client.get_run(champion.run_id).data.metrics["roc_auc"] == pytest.approx(trained["metrics"]["roc_auc"])
+    assert champion.tags["training_dataset_path"] == dataset_path  # lineage: model -> its data
 
-    # 4. Batch scoring with the champion.
+    # scoring and monitoring of the run, then a re-scoring in a second application
+    first = summary["scoring"]["nov_dec"]
+    assert summary["monitoring"]["nov_dec_drift"]["plots"]
     scored, app = submit("score_batch", "--scoring", "nov_dec")
     tasks["score_batch"] = assert_ran_on_worker(cluster, app)
-    assert scored["model"] == f"models:/flight_delay/{champion.version}"
-    predictions = delta_table(scored["predictions"], ["prediction", "model_name", "model_version", "sched_dep"])
-    assert predictions.num_rows == sum(scored["batches"].values()) > 500
+    assert scored["model"] == f"models:/flight_delay/{champion.version}" and scored["batches"] == first["batches"]
+    predictions = delta_table(scored["predictions"], ["model_name", "model_version", "sched_dep"])
+    assert predictions.num_rows == scored["rows"] > 500  # the batch was replaced, not appended
     assert set(predictions.column("model_name").to_pylist()) == {"flight_delay"}
     assert {str(v) for v in predictions.column("model_version").to_pylist()} == {str(champion.version)}
-    probabilities = predictions.column("prediction").to_pylist()
-    assert all(0.0 <= p <= 1.0 for p in probabilities) and len(set(probabilities)) > 10
     times = predictions.column("sched_dep").to_pylist()
     assert utc(SCORE[0]) <= min(times) and max(times) < utc(SCORE[1])
     assert list(cwd.iterdir()) == []  # the jobs wrote nothing in their working directory

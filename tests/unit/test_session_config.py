@@ -165,3 +165,20 @@ def test_overrides_set_nested_keys():
 def test_every_error_has_a_class_and_params():
     err = JavaError(required=17, found="Java 11", hint="h")
     assert isinstance(err, EngineError) and err.error_class == "JAVA" and err.params["found"] == "Java 11"
+
+
+def test_packaged_profiles_load_from_a_zip_outside_the_checkout(tmp_path):
+    """As on executors and drivers that import the engine from the --py-files zip: the profiles are
+    package data, read through importlib.resources, whatever the working directory."""
+    import zipfile
+
+    archive = tmp_path / "ff.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in (ROOT / "engine").rglob("*"):
+            if path.suffix in {".py", ".yaml"} and "__pycache__" not in path.parts:
+                zf.write(path, path.relative_to(ROOT).as_posix())
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import engine.session as s; "
+            "assert s.__file__.startswith(sys.argv[1]), s.__file__; print(s.load_profile('local').master)")
+    out = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("FF_")})
+    assert out.returncode == 0 and out.stdout.strip() == "local[*]", out.stderr[-2000:]
