@@ -327,7 +327,7 @@ CASES: list[tuple[str, Case, type[EngineError], list[str]]] = [
      ConfigError, ["start", "'next tuesday'"]),
     ("job-unknown-profile", lambda c: job("plan", "--repo", c["repo"], "--profile", "cloud9"), UnknownProfileError,
      ["profile", "cloud9", "searched"]),
-    ("job-unknown-option", lambda c: job("train", "--confg", "x.yaml"), InvalidArgumentError, ["command line", "--confg"]),
+    ("job-unknown-option", lambda c: job("plan", "--confg", "x.yaml"), InvalidArgumentError, ["command line", "--confg"]),
     ("job-override-without-value", lambda c: job("apply", "--repo", c["repo"], "--set", "store"), ConfigError,
      ["store", "key=value"]),
     ("job-unknown-pipeline", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sum"), NotFoundError,
