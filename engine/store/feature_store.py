@@ -57,12 +57,32 @@ log = logging.getLogger(__name__)
 class FeatureStore:
     """Feature groups, their registry and their pipelines' bookkeeping under one root."""
 
-    def __init__(self, spark: SparkSession, root: str | os.PathLike[str]) -> None:
+    def __init__(self, spark: SparkSession, root: str | os.PathLike[str], *, tracking_uri: str | None = None,
+                 registry_uri: str | None = None) -> None:
         if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
             raise InvalidArgumentError(argument="root", expected="a folder path or URI", found=repr(root))
+        for argument, value in (("tracking_uri", tracking_uri), ("registry_uri", registry_uri)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InvalidArgumentError(argument=argument, expected="an MLflow URI (str) or None", found=repr(value))
         self.spark = spark
         self.root = str(Path(root).resolve()) if "://" not in str(root) and ":/" not in str(root) else str(root).rstrip("/")
         self.registry = Registry(spark, self.root)
+        from engine.env import MLFLOW_TRACKING_URI
+
+        # MLflow runs and models of this store: SQLite in <root>/_mlflow (artifacts in <root>/_mlflow/artifacts)
+        self._tracking_uri = tracking_uri or MLFLOW_TRACKING_URI.get() or f"sqlite:///{self.root}/_mlflow/mlflow.db"
+        self._registry_uri = registry_uri or self._tracking_uri
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI of this store's runs (constructor keyword, $MLFLOW_TRACKING_URI,
+        else SQLite in ``<root>/_mlflow/mlflow.db`` with artifacts in ``<root>/_mlflow/artifacts``)."""
+        return self._tracking_uri
+
+    @property
+    def registry_uri(self) -> str:
+        """The MLflow model registry URI (constructor keyword, else the tracking URI)."""
+        return self._registry_uri
 
     def __repr__(self) -> str:
         return f"FeatureStore({self.root!r})"
