@@ -84,10 +84,9 @@ def build_spark(family: str, params: Mapping[str, Any], *, seed: int, task: str 
         return GBTRegressor(seed=seed, **common, **kwargs)
     if family == "spark_linear":
         return LinearRegression(**common, **kwargs)
-    classifier = {"probabilityCol": PROBABILITY, "rawPredictionCol": RAW, **common}
-    if family == "spark_gbt":
-        return GBTClassifier(seed=seed, **classifier, **kwargs)
-    return LogisticRegression(**classifier, **kwargs)
+    estimator = GBTClassifier(seed=seed, **common, **kwargs) if family == "spark_gbt" else LogisticRegression(
+        **common, **kwargs)
+    return estimator.setProbabilityCol(PROBABILITY).setRawPredictionCol(RAW)  # not constructor params of GBT
 
 
 def spark_metrics(predictions: DataFrame, task: str, n_classes: int) -> dict[str, float]:
