@@ -85,7 +85,7 @@ def resolve_model(model_uri: str, *, tracking_uri: str | None = None, registry_u
         raise NotFoundError(kind="model version", name=f"{name}/{version}", available=versions, tracking_uri=searched,
                             hint=f"Versions of model {name!r}: {versions} (registry searched: {searched}).") from None
     uri = f"models:/{name}/{found.version}"
-    download_uri = registry.get_model_version_download_uri(name, found.version)
+    download_uri = _local(registry.get_model_version_download_uri(name, found.version))
     metadata = mlflow.models.get_model_info(download_uri).metadata or {}
     if "feature_view" not in metadata:
         raise NotFoundError(
@@ -95,6 +95,14 @@ def resolve_model(model_uri: str, *, tracking_uri: str | None = None, registry_u
         )
     return ResolvedModel(name=name, version=int(found.version), uri=uri, metadata=dict(metadata),
                          download_uri=download_uri, tracking_uri=uris[0], registry_uri=uris[1])
+
+
+def _local(uri: str) -> str:
+    """``file:///x`` -> ``/x`` (MLflow's loaders take local paths; other schemes are downloaded)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
 
 
 def model_feature_view(spark: SparkSession, model: ResolvedModel, store: FeatureStore | None = None) -> FeatureView:
