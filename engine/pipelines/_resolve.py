@@ -66,13 +66,13 @@ def resolve_model(model_uri: str, *, tracking_uri: str | None = None, registry_u
         registered = registry.get_registered_model(name)
     except MlflowException:
         known = sorted(m.name for m in registry.search_registered_models(max_results=50))
-        raise NotFoundError(kind="model", name=repr(name), available=known, tracking_uri=searched,
+        raise NotFoundError(kind="model", name=model_uri, available=known, tracking_uri=searched,
                             hint=f"Registered models in {searched}: {known}.") from None
     if match["alias"]:
         aliases = dict(registered.aliases or {})
         if match["alias"] not in aliases:
             raise NotFoundError(
-                kind="model alias", name=f"{name}@{match['alias']}", available=sorted(aliases), tracking_uri=searched,
+                kind="model alias", name=model_uri, available=sorted(aliases), tracking_uri=searched,
                 hint=f"Existing aliases of model {name!r}: {sorted(aliases)} (registry searched: {searched}).",
             )
         version = str(aliases[match["alias"]])
@@ -82,11 +82,11 @@ def resolve_model(model_uri: str, *, tracking_uri: str | None = None, registry_u
         found = registry.get_model_version(name, version)
     except MlflowException:
         versions = sorted(int(v.version) for v in registry.search_model_versions(f"name = '{name}'"))
-        raise NotFoundError(kind="model version", name=f"{name}/{version}", available=versions, tracking_uri=searched,
+        raise NotFoundError(kind="model version", name=model_uri, available=versions, tracking_uri=searched,
                             hint=f"Versions of model {name!r}: {versions} (registry searched: {searched}).") from None
     uri = f"models:/{name}/{found.version}"
     download_uri = _local(registry.get_model_version_download_uri(name, found.version))
-    metadata = mlflow.models.get_model_info(download_uri).metadata or {}
+    metadata = mlflow.models.Model.load(download_uri).metadata or {}  # the MLmodel file: no tracking lookup
     if "feature_view" not in metadata:
         raise NotFoundError(
             kind="feature view reference in model", name=uri,

@@ -141,11 +141,14 @@ def predict(spark: SparkSession, model: ResolvedModel, frame: DataFrame, feature
     if missing:
         raise ColumnNotFoundError(argument="frame", column=missing[0], side="frame", available=frame.columns,
                                   hint=f"Model {model.uri} reads {features}.")
+    from engine.tracking import mlflow_uris, resolve_uris
+
     classes = contract.classes or []
-    if contract.flavor == "spark":
-        probabilities, index, value, transformed = _spark_outputs(model, frame)
-    else:
-        probabilities, index, value, transformed = _python_outputs(spark, model, frame, features)
+    with mlflow_uris(*resolve_uris(model.tracking_uri or None, model.registry_uri or None)):  # MLflow's loaders
+        if contract.flavor == "spark":
+            probabilities, index, value, transformed = _spark_outputs(model, frame)
+        else:
+            probabilities, index, value, transformed = _python_outputs(spark, model, frame, features)
     columns = [F.col(_q(c)) for c in frame.columns if c not in (PREDICTION, PROBABILITIES, PROBABILITY)]
     if not contract.is_classifier:
         return transformed.select(*columns, value.cast("double").alias(PREDICTION))
@@ -213,6 +216,9 @@ def _check_write_arguments(output: str | None, batch_id: str | None, scored_at: 
                                    found=f"{sorted(k for k, v in given.items() if v is not None)} without {absent}")
     if not isinstance(output, str) or not output.strip():
         raise InvalidArgumentError(argument="output", expected="a Delta table path", found=repr(output))
+    from engine.temporal.ranges import to_utc
+
+    to_utc(scored_at, argument="scored_at")  # naive or not a datetime: refused now, not after the scoring
     return True
 
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from engine.store.feature_view import FeatureView
     from engine.store.training_dataset import TrainingDataset
 
-__all__ = ["LoggedModel", "TrainingSet", "log_model", "training_set"]
+__all__ = ["LoggedModel", "TrainingSet", "as_model_inputs", "log_model", "training_set"]
 
 log = logging.getLogger(__name__)
 MAX_EVALUATION_ROWS = 1_000_000
@@ -67,6 +67,24 @@ def training_set(view: FeatureView, spine: DataFrame) -> TrainingSet:
     """``view.training_data(spine)`` as a :class:`TrainingSet` pinned to the groups' current Delta
     versions, so the model logged from it records exactly the data it saw."""
     return TrainingSet(view=view, spine=spine, source_versions=view.source_versions())
+
+
+def as_model_inputs(frame: DataFrame, features: Sequence[str], *, label: str | None = None) -> DataFrame:
+    """``features`` of ``frame`` as Python models receive them at scoring time: numbers and
+    booleans as DOUBLE (float64 in pandas, NULL -> NaN), strings as STRING (str / None); then
+    ``label`` unchanged, if given. Train on
+    ``as_model_inputs(dataset.read("train"), view.model_features, label=...).toPandas()``."""
+    from pyspark.sql import functions as F
+
+    from engine.pipelines._labels import feature_kinds
+    from engine.pipelines._sklearn_run import model_inputs
+
+    features = list(features)
+    missing = [f for f in [*features, *([label] if label else [])] if f not in frame.columns]
+    if missing:
+        raise ColumnNotFoundError(argument="features", column=missing[0], side="frame", available=frame.columns)
+    kinds = feature_kinds(dict(frame.dtypes), features, side="frame")
+    return frame.select(*model_inputs(features, kinds), *([F.col(_q(label))] if label else []))
 
 
 @dataclass(frozen=True)
@@ -134,10 +152,12 @@ def log_model(
     if unknown:
         raise InvalidArgumentError(argument="features", expected=f"features of view {view.name} v{view.version}",
                                    found=f"{unknown} (not looked up by the view, so scoring could not supply them)")
-    task, classes, outputs = _describe(model, flavor, task, classes, label, dict(frame.dtypes)[label])
-    if task not in TASK_METRICS:
-        raise InvalidArgumentError(argument="task", expected=f"one of {list(TASK_METRICS)}", found=repr(task))
     types = dict(frame.dtypes)
+    if task is not None:
+        if task not in TASK_METRICS:
+            raise InvalidArgumentError(argument="task", expected=f"one of {list(TASK_METRICS)}", found=repr(task))
+        check_label_type(types[label], label=label, task=task, side="training set")
+    task, classes, outputs = _describe(model, flavor, task, classes, label, types[label])
     check_label_type(types[label], label=label, task=task, side="training set")
     kinds = feature_kinds(types, features, side="training set")
     metric_values = {k: float(v) for k, v in (metrics or {}).items()}
