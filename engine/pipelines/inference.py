@@ -132,11 +132,14 @@ def score_batch(
 def predict(spark: SparkSession, model: ResolvedModel, frame: DataFrame, features: Sequence[str] | None = None) -> DataFrame:
     """``frame`` + the model's prediction columns (see the module docstring), scored on the
     executors: Spark ML models by ``transform``, Python models by ``mlflow.pyfunc.spark_udf``.
-    ``features`` defaults to the model's own inputs."""
+    The model reads its own inputs (``features``, if given, must be exactly those)."""
     from pyspark.sql import functions as F
 
     contract = model.contract
-    features = list(features or contract.features)
+    if features is not None and list(features) != list(contract.features):
+        raise InvalidArgumentError(argument="features", expected=f"the model's inputs {list(contract.features)}",
+                                   found=list(features), hint="Leave it out: the model knows its inputs.")
+    features = list(contract.features)
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise ColumnNotFoundError(argument="frame", column=missing[0], side="frame", available=frame.columns,

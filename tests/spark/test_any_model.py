@@ -322,3 +322,25 @@ def test_a_label_of_the_wrong_type_for_the_task(world: Any) -> None:
         training_config({"task": "multiclass", "family": "spark_gbt",
                          "search_space": {"max_depth": {"dist": "choice", "options": [2]}}})
     assert "spark_logreg" in str(err.value)
+
+
+class _Rule:
+    """A generic pyfunc model: a hand-written scoring rule (mlflow.pyfunc.PythonModel protocol)."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        bonus = model_input["segment"].map({"gold": 1.0, "bronze": -1.0}).astype("float64").fillna(0.0)
+        return (2.0 * model_input["x"].fillna(0.0) + bonus).to_numpy()
+
+
+def test_own_pyfunc_model_in_arrow_batches(world: Any) -> None:
+    import cloudpickle
+    from mlflow.pyfunc import PythonModel
+
+    rule = type("Rule", (_Rule, PythonModel), {})()
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this test module
+    logged = log_model(rule, training_set=world["dataset"], flavor="pyfunc", label="y_reg", task="regression",
+                       registered_name="byo_rule", store=world["fs"])
+    assert logged.metrics["rmse"] < 1.0 and logged.registration.promoted
+    _, pdf = _scored(world, "models:/byo_rule@champion")
+    _, x = _reference(world)
+    np.testing.assert_allclose(pdf["prediction"].to_numpy(), rule.predict(None, x), rtol=0, atol=1e-9)
