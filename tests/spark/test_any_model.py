@@ -344,3 +344,47 @@ def test_own_pyfunc_model_in_arrow_batches(world: Any) -> None:
     _, pdf = _scored(world, "models:/byo_rule@champion")
     _, x = _reference(world)
     np.testing.assert_allclose(pdf["prediction"].to_numpy(), rule.predict(None, x), rtol=0, atol=1e-9)
+
+
+def test_builtin_spark_multiclass_indexes_the_string_feature(world: Any) -> None:
+    import mlflow
+    from pyspark.ml.functions import vector_to_array
+
+    from engine.pipelines._spark_models import PREDICTION, PROBABILITY
+
+    config = training_config({"task": "multiclass", "family": "spark_logreg", "max_evals": 2,
+                              "params": {"max_iter": 30},
+                              "search_space": {"reg_param": {"dist": "loguniform", "low": 0.001, "high": 0.1}}})
+    trained = train_on_dataset(world["fs"], world["dataset"], config=config, label="y_multi",
+                               model_name="acct_multi_spark")
+    result = trained.training
+    assert result.classes == ("high", "low", "mid") and result.metrics["f1_macro"] > 0.6
+    stages = [type(s).__name__ for s in trained_stages(world["fs"], result.model_uri)]
+    assert "StringIndexerModel" in stages and "OneHotEncoderModel" in stages
+
+    _, pdf = _scored(world, "models:/acct_multi_spark@champion")
+    with _uris(world["fs"]):
+        model = mlflow.spark.load_model(result.model_uri)
+    own = model.transform(world["view"].training_data(world["spine"])).select(
+        "event_id", vector_to_array(PROBABILITY).alias("p"), PREDICTION).toPandas()
+    own = own.sort_values("event_id").reset_index(drop=True)
+    np.testing.assert_allclose(np.array(pdf["probabilities"].tolist()), np.array(own["p"].tolist()), rtol=0, atol=1e-9)
+    classes = np.array(result.classes, dtype=object)
+    assert (pdf["prediction"].to_numpy() == classes[own[PREDICTION].astype(int).to_numpy()]).all()
+
+
+def trained_stages(fs: FeatureStore, model_uri: str) -> list[Any]:
+    import mlflow
+
+    with _uris(fs):
+        return list(mlflow.spark.load_model(model_uri).stages)
+
+
+def test_example_configs_load() -> None:
+    from engine.pipelines.training import load_training_config
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "training"
+    regression = load_training_config(conf / "example_regression.yaml")
+    multiclass = load_training_config(conf / "example_multiclass.yaml")
+    assert (regression.task, regression.objective) == ("regression", "rmse")
+    assert (multiclass.task, multiclass.objective) == ("multiclass", "f1_macro")
