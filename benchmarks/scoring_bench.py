@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for i in range(3):
         t = time.monotonic()
-        result = score_batch(spark, trained.model_uri, spine, output=str(work / "predictions"), batch_id=f"run{i}",
-                             scored_at=T0 + timedelta(days=400), passthrough=["row_id"])
+        result = score_batch(spark, trained.model_uri, spine, store=fs, output=str(work / "predictions"),
+                             batch_id=f"run{i}", scored_at=T0 + timedelta(days=400),
+                             passthrough=["row_id"]).score_result
         runs.append(time.monotonic() - t)
         print(f"run {i + 1}/3: {result.rows} rows in {runs[-1]:.1f}s = {result.rows / runs[-1]:,.0f} rows/s", flush=True)
     median = sorted(runs)[1]

@@ -40,6 +40,8 @@ _EXPORTS = {
     "train_on_dataset": "engine.pipelines.view_training",
     "load_training_config": "engine.pipelines.training",
     "score_batch": "engine.pipelines.inference",
+    "log_model": "engine.pipelines.models",
+    "training_set": "engine.pipelines.models",
     # feature repositories
     "Repository": "engine.repository",
     "load_repository": "engine.repository",

@@ -202,3 +202,12 @@ class TrainingFailedError(EngineError, RuntimeError):
     template = "model family {family}: none of {trials} trial(s) succeeded; first error: {first_error}"
 
 __all__.append("TrainingFailedError")
+
+
+class ModelLineageError(EngineError, LookupError):
+    """A registered model's recorded inputs (its feature view, its features) no longer resolve."""
+
+    error_class = "MODEL_LINEAGE"
+    template = "model {model}: {problem}; expected {expected}, found {found}. {hint}"
+
+__all__.append("ModelLineageError")

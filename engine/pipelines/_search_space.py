@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from engine.errors import ConfigError
 
-__all__ = ["DISTRIBUTIONS", "ParamSpace", "check_param_space", "to_hyperopt"]
+__all__ = ["DISTRIBUTIONS", "ParamSpace", "check_param_space", "fmin_kwargs", "to_hyperopt"]
 
 Distribution = Literal["uniform", "loguniform", "quniform", "qloguniform", "choice"]
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "loguniform", "quniform", "qloguniform", "choice")
@@ -110,3 +110,20 @@ def to_hyperopt(search_space: Mapping[str, ParamSpace]) -> dict[str, Any]:
             node = hp.qloguniform(name, math.log(space.low or 0), math.log(space.high or 0), space.q)
         result[name] = scope.int(node) if space.type == "int" else node
     return result
+
+
+def fmin_kwargs(config: Any, trial_log: Any) -> dict[str, Any]:
+    """Arguments of ``hyperopt.fmin`` shared by both runners (``config``: a TrainingConfig)."""
+    import numpy as np
+    from hyperopt import rand, tpe
+
+    return {
+        "space": to_hyperopt(config.search_space),
+        "algo": tpe.suggest if config.algo == "tpe" else rand.suggest,
+        "max_evals": config.max_evals,
+        "rstate": np.random.default_rng(config.seed),
+        "timeout": None if config.timeout is None else config.timeout.total_seconds(),
+        "show_progressbar": trial_log.progress,
+        "verbose": True,  # hyperopt reports progress only when verbose
+        "return_argmin": False,
+    }

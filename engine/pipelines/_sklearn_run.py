@@ -14,49 +14,57 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from engine.pipelines._trials import TrialLogger, TrialRecord
-    from engine.pipelines.training import TrainingConfig
+    from engine.pipelines.training_config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
 
 class SklearnRun:
-    output_description = "pyfunc predict = predict_proba: [P(label=0), P(label=1)] per row; features as float64"
+    flavor = "sklearn"
 
     def __init__(self, spark: SparkSession, train: DataFrame, validation: DataFrame, *, features: list[str],
-                 label: str, config: TrainingConfig) -> None:
+                 kinds: dict[str, str], label: str, config: TrainingConfig, summary: dict[str, Any]) -> None:
         self.spark = spark
         self.frames = {"train": train, "validation": validation}
         self.features = features
+        self.kinds = kinds
+        self.categorical = [f for f in features if kinds[f] == "string"]
+        self.numeric = [f for f in features if kinds[f] != "string"]
         self.label = label
         self.config = config
-        self.stats: dict[str, float] = {}
+        self.summary = summary
+        self.classes = summary.get("classes")
         self.model: Any = None
 
+    @property
+    def output_description(self) -> str:
+        if self.config.task == "regression":
+            return "pyfunc predict = the predicted value per row"
+        return f"pyfunc predict = predict_proba: one probability per class {self.classes} per row"
+
     def load(self) -> None:
-        """Collect both sets to the driver once (bounded by ``max_driver_rows``) and check labels."""
-        data = {side: self._collect(side, df) for side, df in self.frames.items()}
-        (self.x_train, self.y_train), (self.x_val, self.y_val) = data["train"], data["validation"]
-        self.stats = {
-            "train_rows": len(self.y_train), "validation_rows": len(self.y_val),
-            "train_positive_rate": float(self.y_train.mean()), "validation_positive_rate": float(self.y_val.mean()),
-        }
+        """Collect both sets to the driver once (bounded by ``max_driver_rows``)."""
+        (self.x_train, self.y_train), (self.x_val, self.y_val) = (
+            self._collect(side, df) for side, df in self.frames.items()
+        )
 
     def _collect(self, side: str, df: DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        from pyspark.sql import functions as F
-
         limit = self.config.max_driver_rows
-        columns = [F.col(f"`{f}`").cast("double").alias(f) for f in self.features]
-        columns.append(F.col(f"`{self.label}`").cast("double").alias("__ff_label"))
+        columns = model_inputs(self.features, self.kinds)
+        columns.append(_label_column(self.label, self.config.task))
         table = df.select(*columns).limit(limit + 1).toArrow()  # Arrow whatever the session's settings
         if table.num_rows > limit:
+            from engine.pipelines._models import FAMILY_TASKS, SPARK_FAMILIES
+
+            distributed = [f for f in SPARK_FAMILIES if self.config.task in FAMILY_TASKS[f]]
             raise InvalidArgumentError(
                 argument=side, expected=f"at most {limit} rows for model family {self.config.family!r} "
                 "(collected to the driver; config key `max_driver_rows`)", found=f"more than {limit} rows",
-                hint="Use model family 'spark_gbt' or 'spark_logreg' (a distributed fit), or sample the data.",
+                hint=f"Use model family {' or '.join(map(repr, distributed))} (a distributed fit), or sample the data.",
             )
         frame = table.to_pandas()
-        y = _labels(frame.pop("__ff_label").to_numpy(), side=side, label=self.label)
-        return frame.astype("float64"), y
+        y = frame.pop("__ff_label").to_numpy()
+        return input_frame(frame, self.kinds), y
 
     def new_trials(self) -> Any:
         from hyperopt import SparkTrials
@@ -68,13 +76,14 @@ class SklearnRun:
         from hyperopt.exceptions import AllTrialsFailed
 
         from engine.pipelines._models import sklearn_trial
-        from engine.pipelines.training import fmin_kwargs
+        from engine.pipelines._search_space import fmin_kwargs
 
         config = self.config
         data = self.spark.sparkContext.broadcast((self.x_train, self.y_train, self.x_val, self.y_val))
         objective = functools.partial(
             sklearn_trial, data=data, family=config.family, fixed=dict(config.params), seed=config.seed,
-            metric=config.metric, threads=config.threads_per_trial,
+            metric=config.objective, threads=config.threads_per_trial, task=config.task, classes=self.classes,
+            categorical=self.categorical, numeric=self.numeric,
         )
         log.info("hyperopt: %d trials, %d at a time on Spark executors (SparkTrials)", config.max_evals,
                  config.parallelism)
@@ -87,47 +96,66 @@ class SklearnRun:
 
     def finish(self, best: TrialRecord) -> dict[str, float]:
         """Refit the best parameters on the whole train set (driver, all cores); validation metrics."""
-        from engine.pipelines._models import binary_metrics, build_sklearn
+        from engine.pipelines._metrics import task_metrics
+        from engine.pipelines._models import build_sklearn, sklearn_output
 
         config = self.config
-        self.model = build_sklearn(config.family, {**config.params, **best.params}, seed=config.seed)
+        self.model = build_sklearn(config.family, {**config.params, **best.params}, seed=config.seed, task=config.task,
+                                   categorical=self.categorical, numeric=self.numeric)
         self.model.fit(self.x_train, self.y_train)
-        return binary_metrics(self.y_val, self.model.predict_proba(self.x_val)[:, 1])
+        return task_metrics(config.task, self.y_val, sklearn_output(self.model, self.x_val, config.task), self.classes)
 
     def log_model(self, metadata: dict[str, Any]) -> str:
-        import mlflow
-        from mlflow.models import infer_signature
-
-        example = self.x_val.head(5).reset_index(drop=True)
-        signature = infer_signature(example, self.model.predict_proba(example))
-        info = mlflow.sklearn.log_model(
-            self.model, name="model", signature=signature, input_example=example,
-            pyfunc_predict_fn="predict_proba", metadata=metadata, pip_requirements=_requirements("scikit-learn", "skops"),
-            skops_trusted_types=_skops_types(self.model),
-        )
-        return str(info.model_uri)
+        return log_sklearn(self.model, self.x_val.head(5).reset_index(drop=True), task=self.config.task,
+                           metadata=metadata)
 
     def close(self) -> None:
         pass
 
 
-def _labels(values: np.ndarray, *, side: str, label: str) -> np.ndarray:
-    import numpy as np
+def model_inputs(features: list[str], kinds: dict[str, str]) -> list[Any]:
+    """The feature columns as models receive them: numbers as DOUBLE, strings as STRING."""
+    from pyspark.sql import functions as F
 
-    if len(values) == 0:
-        raise InvalidArgumentError(argument=side, expected="at least one row", found="an empty DataFrame")
-    nulls = int(np.isnan(values).sum())
-    if nulls:
-        raise InvalidArgumentError(argument="label", expected=f"no NULL labels in {side}", found=f"{nulls} NULL(s) in {label!r}")
-    other = values[(values != 0) & (values != 1)]
-    if len(other):
-        raise InvalidArgumentError(argument="label", expected=f"values 0/1 (or booleans) in {label!r}",
-                                   found=f"{len(other)} other value(s) in {side}, e.g. {other[0]!r}")
-    classes = set(np.unique(values).tolist())
-    if classes != {0.0, 1.0}:
-        raise InvalidArgumentError(argument=side, expected=f"both label values 0 and 1 in {label!r}",
-                                   found=f"only {sorted(int(c) for c in classes)}")
-    return values.astype("int64")
+    return [F.col(_q(f)).cast("string" if kinds[f] == "string" else "double").alias(f) for f in features]
+
+
+def input_frame(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Numbers as float64 and strings as Python objects (None for NULL), whatever Arrow produced."""
+    out = frame.copy()
+    for column, kind in kinds.items():
+        if kind == "string":
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        else:
+            out[column] = out[column].astype("float64")
+    return out
+
+
+def log_sklearn(model: Any, example: pd.DataFrame, *, task: str, metadata: dict[str, Any], name: str = "model",
+                registered_model_name: str | None = None) -> str:
+    """Log a scikit-learn model with signature, input example, ``metadata`` and skops
+    serialisation; pyfunc ``predict`` is ``predict_proba`` for classifiers. Needs an active run
+    (inside :func:`engine.tracking.mlflow_uris`). Returns the model URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from engine.pipelines._models import sklearn_output
+
+    predict_fn = "predict" if task == "regression" else "predict_proba"
+    signature = infer_signature(example, sklearn_output(model, example, task))
+    info = mlflow.sklearn.log_model(
+        model, name=name, signature=signature, input_example=example, pyfunc_predict_fn=predict_fn, metadata=metadata,
+        pip_requirements=requirements("scikit-learn", "skops"), skops_trusted_types=_skops_types(model),
+        registered_model_name=registered_model_name,
+    )
+    return str(info.model_uri)
+
+
+def _label_column(label: str, task: str) -> Any:
+    from pyspark.sql import functions as F
+
+    column = F.col(_q(label))
+    return (column.cast("double") if task == "regression" else column).alias("__ff_label")
 
 
 def _skops_types(model: Any) -> list[str] | None:
@@ -140,7 +168,7 @@ def _skops_types(model: Any) -> list[str] | None:
     return list(untrusted) or None
 
 
-def _requirements(*packages: str) -> list[str]:
+def requirements(*packages: str) -> list[str]:
     """Pinned requirements of the logged model (skips MLflow's slow inference by model reloading)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -151,3 +179,7 @@ def _requirements(*packages: str) -> list[str]:
         except PackageNotFoundError:
             pinned.append(package)
     return pinned
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

@@ -44,10 +44,8 @@ class TrialLogger:
     """Logs each finished trial of ``trials`` once, as a child run of ``parent_run_id``."""
 
     def __init__(self, trials: Any, *, experiment_id: str, parent_run_id: str, total: int, metric: str,
-                 tags: dict[str, str] | None = None) -> None:
-        from mlflow import MlflowClient
-
-        self._client = MlflowClient()
+                 client: Any, tags: dict[str, str] | None = None) -> None:
+        self._client = client  # an MlflowClient bound to the run's tracking URI
         self._trials = trials
         self._experiment_id = experiment_id
         self._parent = parent_run_id

@@ -66,14 +66,18 @@ def train_on_dataset(
     alias: str = "champion",
     register: bool = True,
 ) -> ModelTrainingResult:
-    """Tune, fit, log and (by default) register a model on ``dataset``'s train/validation splits."""
+    """Tune, fit, log and (by default) register a model on ``dataset``'s train/validation splits.
+
+    The model inputs are the view's :attr:`~engine.store.feature_view.FeatureView.model_features`
+    (its features without ``exclude``); MLflow runs and the registry are the store's
+    (``store.tracking_uri`` / ``store.registry_uri``)."""
     from engine.pipelines.training import register_best, train
 
     view = dataset.view()
     label = label or (view.labels[0] if view.labels else None)
     if label is None or label not in view.labels:
         raise InvalidArgumentError(argument="label", expected=f"one of the view's labels {view.labels}", found=repr(label))
-    features = view.feature_names
+    features = view.model_features
     stored_columns = delta_columns(dataset)
     for column in [*features, label]:
         if column not in stored_columns:
@@ -85,14 +89,15 @@ def train_on_dataset(
         "label": label,
     }
     tags = lineage_tags(dataset)
+    uris = {"tracking_uri": store.tracking_uri, "registry_uri": store.registry_uri}
     result = train(
         store.spark, dataset.read("train"), dataset.read("validation"), features=features, label=label, config=config,
         experiment=experiment or f"feature_view_{view.name}", run_name=f"{view.name}_v{view.version}_td{dataset.version}",
-        tags=tags, model_metadata=metadata,
+        tags=tags, model_metadata=metadata, **uris,
     )
     registration = None
     if register:
-        registration = register_best(result, model_name or view.name, alias=alias, tags=tags)
+        registration = register_best(result, model_name or view.name, alias=alias, tags=tags, **uris)
         store.registry.record_lineage(
             dataset.node, Node("model", registration.name, int(registration.version)),
             properties={"run_id": result.run_id, "metrics": result.metrics, "promoted": registration.promoted},

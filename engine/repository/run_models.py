@@ -66,11 +66,10 @@ def train(fs: FeatureStore, repo: Repository, training: str, *, overrides: Mappi
     source = f"{repo.folder / REPO_FILE} training.{training}.model"
     config = training_config({**spec.model, **dict(overrides or {})}, source=source)
     dataset = training_dataset(fs, repo, training, dataset_version)
-    with _tracking(fs):
-        return train_on_dataset(
-            fs, dataset, config=config, label=spec.label, experiment=spec.experiment or f"{repo.project}_{training}",
-            model_name=spec.registered_model or dataset.view_name, alias=spec.alias,
-        )
+    return train_on_dataset(  # MLflow: the store's tracking and registry URIs
+        fs, dataset, config=config, label=spec.label, experiment=spec.experiment or f"{repo.project}_{training}",
+        model_name=spec.registered_model or dataset.view_name, alias=spec.alias,
+    )
 
 
 def score(fs: FeatureStore, repo: Repository, scoring: str | None = None, *, scored_at: datetime,
@@ -98,22 +97,22 @@ def score(fs: FeatureStore, repo: Repository, scoring: str | None = None, *, sco
         source = str(repo.folder / REPO_FILE)
         batches = [time_range(b, key=f"scoring.{scoring}.batches[{i}]", source=source) for i, b in enumerate(spec.batches)]
     keep = list(passthrough if passthrough is not None else (spec.passthrough if spec else []))
-    with _tracking(fs):
-        resolved = resolve_model(model)
-        view = model_feature_view(fs.spark, resolved)
-        spine_path, output_path = repo.table_path(spine, fs), repo.table_path(output, fs)
-        frame = delta.read(fs.spark, spine_path)
-        name = scoring or "batch"
-        results = []
-        for rng in batches or [None]:
-            batch = frame
-            batch_id = name
-            if rng is not None:
-                t = F.col(view.spine_time)
-                batch = frame.where((t >= F.lit(rng.start)) & (t < F.lit(rng.end)))
-                batch_id = f"{name}_{rng.start:%Y%m%d}_{rng.end:%Y%m%d}"
-            results.append(score_batch(fs.spark, resolved.uri, batch.select(*dict.fromkeys([*view.spine_columns, *keep])),
-                                       output=output_path, batch_id=batch_id, scored_at=scored_at, passthrough=keep))
+    resolved = resolve_model(model, store=fs)
+    view = model_feature_view(fs.spark, resolved, store=fs)
+    spine_path, output_path = repo.table_path(spine, fs), repo.table_path(output, fs)
+    frame = delta.read(fs.spark, spine_path)
+    name = scoring or "batch"
+    results = []
+    for rng in batches or [None]:
+        batch = frame
+        batch_id = name
+        if rng is not None:
+            t = F.col(view.spine_time)
+            batch = frame.where((t >= F.lit(rng.start)) & (t < F.lit(rng.end)))
+            batch_id = f"{name}_{rng.start:%Y%m%d}_{rng.end:%Y%m%d}"
+        scored = score_batch(fs.spark, resolved.uri, batch.select(*dict.fromkeys([*view.spine_columns, *keep])),
+                             store=fs, output=output_path, batch_id=batch_id, scored_at=scored_at, passthrough=keep)
+        results.append(scored.score_result)
     return {"scoring": name, "model": resolved.uri, "predictions": output_path,
             "batches": {r.batch_id: r.rows for r in results}, "rows": sum(r.rows for r in results)}
 
@@ -133,6 +132,7 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
     )
     from engine.pipelines.inference import predict, resolve_model
     from engine.store import delta
+    from engine.tracking import mlflow_uris
 
     repo.activate()
     spec = repo.get("monitoring", monitoring, argument="--monitoring")
@@ -141,70 +141,30 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
     dataset = training_dataset(fs, repo, spec.reference)
     view = dataset.view()
     features = view.feature_names
-    with _tracking(fs):
-        resolved = resolve_model(scoring.model)
-        reference = predict(fs.spark, resolved, dataset.read("train"), features)
-        predictions_path = repo.table_path(scoring.output, fs)
-        current = delta.read(fs.spark, predictions_path)
-        result = compute_drift(reference, current, features=features, prediction="prediction", config=config)
-        out_dir = fs.layout.reports(monitoring)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        title = spec.title or f"Drift: {spec.scoring} vs the training rows of {spec.reference}"
-        (out_dir / "drift_report.md").write_text(drift_report(result, title=title))
-        plots = plot_drift(result, out_dir)
-        write_drift(fs.spark, fs.layout.monitoring("drift"), result, batch_id=monitoring, model_name=resolved.name,
-                    model_version=resolved.version, scored_at=scored_at)
+    resolved = resolve_model(scoring.model, store=fs)
+    features = [f for f in features if f in resolved.contract.features]  # the model's inputs (not exclusions)
+    reference = predict(fs.spark, resolved, dataset.read("train"))
+    predictions_path = repo.table_path(scoring.output, fs)
+    current = delta.read(fs.spark, predictions_path)
+    score = "probability" if "probability" in current.columns else "prediction"  # binary: P(positive class)
+    result = compute_drift(reference, current, features=features, prediction=score, config=config)
+    out_dir = fs.layout.reports(monitoring)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = spec.title or f"Drift: {spec.scoring} vs the training rows of {spec.reference}"
+    (out_dir / "drift_report.md").write_text(drift_report(result, title=title))
+    plots = plot_drift(result, out_dir)
+    write_drift(fs.spark, fs.layout.monitoring("drift"), result, batch_id=monitoring, model_name=resolved.name,
+                model_version=resolved.version, scored_at=scored_at)
+    with mlflow_uris(fs.tracking_uri, fs.registry_uri):
         log_to_mlflow(result, plots, run_name=f"drift_{monitoring}", experiment=f"{repo.project}_monitoring")
-        realised: list[dict[str, Any]] = []
-        if spec.labels is not None and spec.label and spec.join_keys:
-            labels = delta.read(fs.spark, repo.source_path(spec.labels, fs)).select(*spec.join_keys, spec.label)
-            cols = [*spec.join_keys, *([spec.by] if spec.by else []), "prediction"]
-            realised = realised_metrics(current.select(*dict.fromkeys(cols)), labels, on=spec.join_keys, prediction="prediction",
-                                        label=spec.label, by=spec.by)
-            write_realised(fs.spark, fs.layout.monitoring("realised"), realised, model_name=resolved.name,
-                           model_version=str(resolved.version), evaluated_at=scored_at)
+    realised: list[dict[str, Any]] = []
+    if spec.labels is not None and spec.label and spec.join_keys:
+        labels = delta.read(fs.spark, repo.source_path(spec.labels, fs)).select(*spec.join_keys, spec.label)
+        cols = [*spec.join_keys, *([spec.by] if spec.by else []), score]
+        realised = realised_metrics(current.select(*dict.fromkeys(cols)), labels, on=spec.join_keys, prediction=score,
+                                    label=spec.label, by=spec.by)
+        write_realised(fs.spark, fs.layout.monitoring("realised"), realised, model_name=resolved.name,
+                       model_version=str(resolved.version), evaluated_at=scored_at)
     flagged = {f.feature: None if f.psi is None else round(f.psi, 3) for f in result.features if f.drifted}
     return {"monitoring": monitoring, "report": str(out_dir / "drift_report.md"), "plots": [str(p) for p in plots],
             "flagged_psi": flagged, "realised": realised}
-
-
-class _tracking:  # noqa: N801 - used as a context manager
-    """MLflow pointed at the store's tracking store and registry for the duration of a call, and
-    restored afterwards -- the URIs and their environment variables (library code leaves no global
-    MLflow state behind)."""
-
-    _ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-    def __init__(self, fs: FeatureStore) -> None:
-        self.fs = fs
-
-    def __enter__(self) -> None:
-        import os
-
-        from mlflow.tracking._model_registry import utils as registry_utils
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        self.saved = (tracking_utils._tracking_uri, registry_utils._registry_uri, {k: os.environ.get(k) for k in self._ENV})
-        uri = self.fs.tracking_uri
-        folder = self.fs.layout.mlflow_folder
-        if folder is not None and uri == f"sqlite:///{folder / 'mlflow.db'}":
-            from engine.tracking import configure_tracking
-
-            for key in self._ENV:  # the store's own embedded database, whatever the environment said before
-                os.environ.pop(key, None)
-            configure_tracking(folder)  # embedded: also the artifact folder beside the database
-        tracking_utils._tracking_uri = uri
-        registry_utils._registry_uri = self.fs.registry_uri
-
-    def __exit__(self, *exc: object) -> None:
-        import os
-
-        from mlflow.tracking._model_registry import utils as registry_utils
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        tracking_utils._tracking_uri, registry_utils._registry_uri, env = self.saved
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -63,6 +63,7 @@ class FeatureView:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     spine_source: str | None = None  # a Delta table with the labelled spine, for time-range datasets
+    exclude: list[str] = field(default_factory=list)  # looked up and returned (audit), not model inputs
     _resolved: list[_ResolvedLookup] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- definition ----------------------------------------------------------------------------
@@ -76,7 +77,7 @@ class FeatureView:
             "spine_time": self.spine_time, "labels": list(self.labels),
             "lookups": [lk.to_dict() for lk in self.lookups], "on_demand": [od.to_dict() for od in self.on_demand],
             "spine_source": self.spine_source,
-        }
+        } | ({"exclude": list(self.exclude)} if self.exclude else {})
 
     def to_entity(self) -> Entity:
         return Entity(
@@ -91,7 +92,7 @@ class FeatureView:
             store=store, name=entity.name, version=int(entity.version or 0), spine_time=d["spine_time"],
             labels=list(d["labels"]), lookups=[FeatureLookup.from_dict(x) for x in d["lookups"]],
             on_demand=[OnDemandFeature.from_dict(x) for x in d["on_demand"]], description=entity.description,
-            tags=list(entity.tags), spine_source=d.get("spine_source"),
+            tags=list(entity.tags), spine_source=d.get("spine_source"), exclude=list(d.get("exclude") or []),
         )
 
     @property
@@ -140,6 +141,12 @@ class FeatureView:
         """The model inputs: looked-up features (with prefixes) then on-demand features."""
         names = [r.prefix + f for r in self.resolved() for f in r.features]
         return names + [od.name for od in self.on_demand]
+
+    @property
+    def model_features(self) -> list[str]:
+        """The model inputs: :attr:`feature_names` without the view's ``exclude`` columns (those are
+        still looked up and returned, for audit)."""
+        return [name for name in self.feature_names if name not in self.exclude]
 
     @property
     def spine_columns(self) -> list[str]:
@@ -276,6 +283,15 @@ def validate_view(view: FeatureView) -> None:
                 found=list(od.inputs),
             ) from None
         names.append(od.name)
+    if isinstance(view.exclude, str) or not all(isinstance(c, str) for c in view.exclude):
+        raise InvalidArgumentError(argument="exclude", expected="a list of feature names", found=repr(view.exclude))
+    features = [n for n in names if n not in {r.time_column for r in resolved}]
+    for column in view.exclude:
+        if column not in features:
+            raise ColumnNotFoundError(argument="exclude", column=column, side="view's feature", available=features)
+    if features and set(features) <= set(view.exclude):
+        raise InvalidArgumentError(argument="exclude", expected="at least one feature left as a model input",
+                                   found=f"every feature excluded: {list(view.exclude)}")
     duplicates = sorted({n for n in names if names.count(n) > 1} | (set(names) & {view.spine_time, *view.labels}))
     if duplicates:
         raise InvalidArgumentError(
@@ -304,10 +320,13 @@ def create_feature_view(
     description: str = "",
     tags: Sequence[str] = (),
     spine_source: str | None = None,
+    exclude: Sequence[str] = (),
     exist_ok: bool = False,
 ) -> FeatureView:
     """Define, check and register a feature view (see :class:`FeatureView`). Lookups without a
-    version are pinned to the group's latest version now, so the view's meaning never drifts."""
+    version are pinned to the group's latest version now, so the view's meaning never drifts.
+    ``exclude``: features looked up and returned (e.g. for audit, or as on-demand inputs) that are
+    not model inputs (:attr:`FeatureView.model_features`)."""
     check_name(name, argument="name")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidArgumentError(argument="version", expected="an integer >= 1", found=repr(version))
@@ -326,6 +345,7 @@ def create_feature_view(
     view = FeatureView(
         store=store, name=name, version=version, spine_time=spine_time, labels=list(labels), lookups=pinned,
         on_demand=list(on_demand), description=description, tags=list(tags), spine_source=spine_source,
+        exclude=[exclude] if isinstance(exclude, str) else list(exclude),
     )
     return register_view(store, view, exist_ok=exist_ok)
 

@@ -109,9 +109,9 @@ def test_scoring_batch_killed_mid_write_is_all_or_nothing(spark, model_world, wo
 
     spine = W.scoring_spine(spark)
     first = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1",
-                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
+                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"]).score_result
     again = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1",
-                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"])
+                        scored_at=model_world["scored_at"], passthrough=["event_id", "tag"]).score_result
     assert (first.delta_version, again.delta_version) == (1, 2)
     scored = delta.read(spark, out)
     assert first.rows == again.rows == spine.count() == scored.count()

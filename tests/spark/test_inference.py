@@ -86,12 +86,15 @@ def test_model_is_registered_with_lineage(world):
 def test_score_batch_by_alias_uses_the_training_features(world, spark):
     out = str(world["tmp"] / "predictions")
     spine = world["spine"].where(F.col("ts") >= h(150).replace(tzinfo=None)).select("event_id", "device", "ts")
-    result = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1", scored_at=SCORED_AT,
-                         passthrough=["event_id"])
-    assert result.rows == spine.count() and result.model_name == "alarm"
+    written = score_batch(spark, "models:/alarm@champion", spine, output=out, batch_id="b1", scored_at=SCORED_AT,
+                          passthrough=["event_id"])
+    result = written.score_result  # the write's result rides on the returned DataFrame (the batch as written)
+    assert result.rows == spine.count() == written.count() and result.model_name == "alarm"
     scored = delta.read(spark, out)
-    assert set(scored.columns) >= {"event_id", "device", "ts", "s_level", "hour", "prediction", "model_name",
-                                   "model_version", "batch_id", "scored_at", "scoring_date"}
+    assert set(scored.columns) >= {"event_id", "device", "ts", "s_level", "hour", "prediction", "probabilities",
+                                   "probability", "model_name", "model_version", "batch_id", "scored_at",
+                                   "scoring_date"}
+    assert sorted(written.columns) == sorted(scored.columns)
     # the same features as the training data for the same spine rows (no skew)
     training = world["view"].training_data(world["spine"]).select("event_id", "s_level", "hour")
     joined = scored.select("event_id", "s_level", "hour").exceptAll(training)
@@ -101,7 +104,7 @@ def test_score_batch_by_alias_uses_the_training_features(world, spark):
     assert good / result.rows > 0.9
     # re-scoring the same batch replaces it; another batch is added
     again = score_batch(spark, f"models:/alarm/{result.model_version}", spine, output=out, batch_id="b1",
-                        scored_at=SCORED_AT, passthrough=["event_id"])
+                        scored_at=SCORED_AT, passthrough=["event_id"]).score_result
     assert delta.read(spark, out).count() == result.rows and again.delta_version == result.delta_version + 1
     score_batch(spark, "models:/alarm@champion", spine.limit(10), output=out, batch_id="b2", scored_at=SCORED_AT,
                 passthrough=["event_id"])

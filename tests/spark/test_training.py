@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 # Spark's Python workers must run this interpreter (it has hyperopt/sklearn); without this they run
 # `python3` from PATH. Read when the SparkContext starts, i.e. after test collection.
@@ -382,8 +383,8 @@ def test_bad_arguments_fail_before_any_run(spark: Any, tracking: Any, data: dict
         train(spark, train_df, validation.drop("f1"), features=FEATURES, label="label", config=config,
               experiment="bad_args")
     assert (err.value.params["column"], err.value.params["side"]) == ("f1", "validation")
-    with pytest.raises(ColumnTypeError) as err:
-        train(spark, train_df.withColumn("f0", train_df.f0.cast("string")), validation, features=FEATURES,
+    with pytest.raises(ColumnTypeError) as err:  # STRING features are encoded in the model; arrays are not
+        train(spark, train_df.withColumn("f0", F.array(train_df.f0)), validation, features=FEATURES,
               label="label", config=config, experiment="bad_args")
     assert err.value.params["column"] == "f0"
     with pytest.raises(InvalidArgumentError) as err:
@@ -455,8 +456,10 @@ def test_spark_gbt_distributed_fit(spark: Any, tracking: Any, data: dict[str, An
                                                                            for t in result.trials)
     from sklearn.metrics import roc_auc_score
 
+    from engine.pipelines._spark_models import PROBABILITY
+
     model = mlflow.spark.load_model(result.model_uri)  # one PipelineModel on the raw feature columns
-    scored = model.transform(data["validation"]).select(vector_to_array("prediction")[1].alias("p"), "label")
+    scored = model.transform(data["validation"]).select(vector_to_array(PROBABILITY)[1].alias("p"), "label")
     scored_pdf = scored.toPandas()
     assert len(scored_pdf) == 1000
     assert roc_auc_score(scored_pdf["label"], scored_pdf["p"]) == pytest.approx(result.metrics["roc_auc"], abs=1e-3)
