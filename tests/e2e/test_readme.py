@@ -24,13 +24,15 @@ def blocks() -> list[tuple[str, str]]:
 
 def test_readme_has_the_whole_flow() -> None:
     text = README.read_text()
-    for needle in ("load_repository", "plan(", "apply(", "backfill(", "build_training_data(", "train(", "score(",
+    for needle in ("log_model", "load_repository", "plan(", "apply(", "backfill(", "build_training_data(", "train(", "score(",
                    "monitor(", "lineage(", "jobs.plan", "jobs.apply", "jobs.feature_backfill", "jobs.score_batch"):
         assert needle in text, needle
 
 
 CHECKS = """
 assert trained.registration.promoted is True
+assert logged.registration.promoted is True  # the first version of big_order_hgb takes the alias
+assert scored.count() == spine.count()  # every spine row scored once
 assert scored["rows"] > 10 and Path(drift["report"]).is_file()
 assert Path(drift["report"]).resolve().is_relative_to(Path("shop/store").resolve())
 assert Path("shop/store/_mlflow/mlflow.db").is_file()
