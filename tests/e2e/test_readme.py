@@ -32,7 +32,7 @@ def test_readme_has_the_whole_flow() -> None:
 CHECKS = """
 assert trained.registration.promoted is True
 assert logged.registration.promoted is True  # the first version of big_order_hgb takes the alias
-assert predictions.count() == spine.count()  # every spine row scored once
+assert predictions.count() == to_score.count() == 600  # every spine row scored once
 assert scored["rows"] > 10 and Path(drift["report"]).is_file()
 assert Path(drift["report"]).resolve().is_relative_to(Path("shop/store").resolve())
 assert Path("shop/store/_mlflow/mlflow.db").is_file()
