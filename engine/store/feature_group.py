@@ -14,11 +14,9 @@ the schema or run one aggregation, so bad input is refused before anything is wr
 * the expectation suite, if one is attached: policy ``reject`` raises
   :class:`ValidationFailedError` and writes nothing; ``quarantine`` writes the passing rows and,
   only once that commit succeeded, upserts the failing rows (with the names of the expectations
-  they failed) into the group's quarantine table on (primary key, event time). A process that
-  dies between the two commits leaves the passing rows committed and recorded and the refused
-  rows not yet quarantined; re-running the batch (an upsert, or a replace of the same range: a
-  pipeline re-runs the chunk, which it logs done only after both) writes the same rows and
-  quarantines the refused ones once.
+  they failed) into the group's quarantine table on (primary key, event time). Dying between the
+  two leaves the passing rows committed and the refused ones not yet quarantined; re-running the
+  batch (a pipeline re-runs the chunk: it is logged done after both) quarantines them once.
 * the log: a corrupt commit file is a :class:`~engine.errors.CorruptTableError`; a group a
   training dataset was built from must keep its old log (see :mod:`engine.store._group_commits`).
 
@@ -127,7 +125,10 @@ class FeatureGroup:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, *, as_of_version: int | None = None, as_of_timestamp: datetime | None = None) -> DataFrame:
-        """The group's rows, now or as of a Delta version or a (timezone-aware) timestamp."""
+        """The group's rows, now or as of a Delta version or a (timezone-aware) timestamp (a log
+        Delta cannot replay is a :class:`~engine.errors.CorruptTableError`, raised here)."""
+        if as_of_version is None and as_of_timestamp is None:
+            delta.check_log(self.store.spark, self.path)
         return delta.read(self.store.spark, self.path, version=as_of_version, timestamp=as_of_timestamp)
 
     def delta_version(self) -> int:
