@@ -10,14 +10,17 @@ wrote are not re-read). So after a re-run the data and the registry agree. A wri
 its own commit after a concurrent writer reconciled it leaves two rows for one version: readers
 prefer the writer's own row (:meth:`engine.store.registry.Registry.commits`).
 
-**Time travel for training datasets.** Delta deletes log files older than
-``delta.logRetentionDuration`` (30 days by default) whenever it writes a checkpoint; a version
-whose log is gone cannot be read, so a training dataset built from it could no longer be rebuilt.
-:func:`protect_time_travel` (called when a dataset is registered) turns that clean-up off on each
-source group (``delta.enableExpiredLogCleanup=false``, marked ``engine.timeTravelProtected``);
-:func:`check_time_travel` (before every write of a group) refuses to write -- a write can trigger
-the checkpoint that cleans up -- when someone turned it back on, naming the datasets. Data files
-are guarded by :meth:`engine.store.feature_group.FeatureGroup.vacuum`.
+**Time travel for training datasets.** Delta bounds time travel twice: it refuses to read a
+version older than ``delta.deletedFileRetentionDuration`` (7 days by default), and when it
+writes a checkpoint it deletes log files older than ``delta.logRetentionDuration`` (30 days).
+Either would make a training dataset unrebuildable after a week or a month. When a dataset is
+registered, :func:`protect_time_travel` sets on each source group both retentions to
+``PROTECTED_RETENTION`` (10 years) and turns expired-log clean-up off (marked
+``engine.timeTravelProtected``); :func:`check_time_travel` (before every write of a group)
+refuses to write when someone shortened them or turned clean-up back on, naming the datasets.
+Data files are guarded by :meth:`engine.store.feature_group.FeatureGroup.vacuum`. (With the
+retention at 10 years, Delta's own retention check refuses a shorter VACUUM retention unless the
+session turns ``spark.databricks.delta.retentionDurationCheck.enabled`` off.)
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ DATA_OPERATIONS = ("MERGE", "WRITE")
 VACUUM_MARGIN = timedelta(seconds=10)
 CLEANUP = "delta.enableExpiredLogCleanup"
 PROTECTED = "engine.timeTravelProtected"
+PROTECTED_RETENTION = timedelta(days=3650)
+RETENTIONS = {"delta.deletedFileRetentionDuration": timedelta(days=7), "delta.logRetentionDuration": timedelta(days=30)}
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 RECONCILED = "engine.reconciled"
 
 
@@ -86,29 +92,62 @@ def record_commit(
     return commit
 
 
+def _duration(text: str | None, default: timedelta) -> timedelta | None:
+    """A Delta interval property ('interval 7 days', '30 days') as a timedelta; None if unreadable."""
+    if text is None:
+        return default
+    words = text.lower().replace("interval", " ").split()
+    if len(words) % 2:
+        return None
+    total = 0.0
+    for number, unit in zip(words[::2], words[1::2], strict=True):
+        factor = _UNITS.get(unit.rstrip("s"))
+        if factor is None or not number.isdigit():
+            return None
+        total += int(number) * factor
+    return timedelta(seconds=total)
+
+
+def _weak_settings(properties: Mapping[str, str]) -> dict[str, str]:
+    """The settings of a group that no longer keep its old versions readable (name -> found)."""
+    weak = {}
+    if properties.get(CLEANUP, "true").lower() != "false":
+        weak[CLEANUP] = properties.get(CLEANUP, "true (the default)")
+    for key, default in RETENTIONS.items():
+        found = _duration(properties.get(key), default)
+        if found is None or found < PROTECTED_RETENTION:
+            weak[key] = properties.get(key, f"{default.days} days (the default)")
+    return weak
+
+
 def protect_time_travel(group: FeatureGroup) -> None:
-    """Keep every log file of the group (no expired-log clean-up), in one commit unless already so."""
+    """Keep the group's old versions readable (retentions, no log clean-up), in one commit unless already so."""
     properties = delta.check_log(group.store.spark, group.path)
-    if properties.get(CLEANUP, "true").lower() == "false" and properties.get(PROTECTED) == "true":
+    if properties.get(PROTECTED) == "true" and not _weak_settings(properties):
         return
-    delta.set_properties(group.store.spark, group.path, {CLEANUP: "false", PROTECTED: "true"})
+    interval = f"interval {PROTECTED_RETENTION.days} days"
+    delta.set_properties(group.store.spark, group.path, {**dict.fromkeys(RETENTIONS, interval), CLEANUP: "false",
+                                                         PROTECTED: "true"})
 
 
 def check_time_travel(group: FeatureGroup, properties: Mapping[str, str]) -> None:
-    """Refuse a write that could clean up log files a registered training dataset needs."""
-    if properties.get(PROTECTED) != "true" or properties.get(CLEANUP, "true").lower() == "false":
+    """Refuse a write of a protected group whose settings would let Delta break its old versions."""
+    if properties.get(PROTECTED) != "true":
         return
-    protected = group.protected_versions()
+    weak = _weak_settings(properties)
+    protected = group.protected_versions() if weak else {}
     if not protected:
         return
     names = ", ".join(f"{name} (Delta version {version})" for name, version in sorted(protected.items()))
+    key, found = next(iter(weak.items()))
     raise InvalidArgumentError(
-        argument=f"{CLEANUP} of {group.node_name}",
-        expected=f"'false' while training datasets were built from it: {names}",
-        found=repr(properties.get(CLEANUP, "true (the default)")),
-        hint=("Nothing was written. With log clean-up on, the next checkpoint deletes log files older than "
-              f"delta.logRetentionDuration and those versions can no longer be read. Set {CLEANUP}=false "
-              "again, or delete the training datasets."),
+        argument=f"{key} of {group.node_name}",
+        expected=("'false'" if key == CLEANUP else f"at least {PROTECTED_RETENTION.days} days")
+        + f" while training datasets were built from it: {names}",
+        found=repr(found),
+        hint=("Nothing was written. Delta refuses time travel beyond delta.deletedFileRetentionDuration and deletes "
+              "log files older than delta.logRetentionDuration at checkpoints: those versions would become "
+              f"unreadable. Set {', '.join(weak)} back (ALTER TABLE ... SET TBLPROPERTIES), or delete the datasets."),
     )
 
 

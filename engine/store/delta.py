@@ -390,7 +390,7 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     except Exception as err:
         if "retentionDurationCheck" in str(err) or "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT" in str(err):
             raise InvalidArgumentError(
-                argument="retention", expected="at least Delta's minimum retention (7 days by default)",
+                argument="retention", expected="at least the table's delta.deletedFileRetentionDuration (7 days by default)",
                 found=repr(retention), hint=(
                     "Shorter retentions need spark.databricks.delta.retentionDurationCheck.enabled=false "
                     "in the session (and no concurrent reader of older versions)."

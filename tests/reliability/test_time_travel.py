@@ -1,15 +1,16 @@
-"""Time travel that lasts: a training dataset still rebuilds bit for bit after Delta's log
-retention has "passed".
+"""Time travel that lasts: a training dataset still rebuilds bit for bit long after Delta's
+retentions would have made its source versions unreadable.
 
-Delta deletes log files older than ``delta.logRetentionDuration`` (30 days by default) when it
-writes a checkpoint, keeping only what the versions after the newest expired checkpoint need. The
-test moves the clock instead of waiting a month: it sets the retention to one hour and a
-checkpoint every two commits, writes past a checkpoint, back-dates every log file by three days
-(Delta compares file modification times with the day-truncated cut-off), and writes again so the
-clean-up runs. A control group without a training dataset shows that the clean-up really ran and
-that time travel to its old versions breaks; the dataset's source group kept its log (the engine
-turned expired-log clean-up off when the dataset was registered), so the dataset rebuilds. An
-operator turning the clean-up back on gets a refusal naming the dataset on the next write.
+Delta refuses to read a version older than ``delta.deletedFileRetentionDuration`` (7 days by
+default) and, when it writes a checkpoint, deletes log files older than
+``delta.logRetentionDuration`` (30 days). The test moves the clock instead of waiting: with a
+checkpoint every two commits, it writes past a checkpoint, back-dates every log file by 400 days
+(Delta takes a commit's time from its file's modification time, and compares file times with the
+day-truncated clean-up cut-off), and writes again so the clean-up runs. A control group without
+a training dataset shows both limits hit (its old log deleted, time travel refused); the
+dataset's source group, protected when the dataset was registered, kept its log and its
+versions, so the dataset rebuilds. An operator shortening a retention again gets a refusal
+naming the dataset on the next write, and nothing is written.
 """
 
 from __future__ import annotations
@@ -38,14 +39,12 @@ def insert(spark, group, i: int) -> None:
     group.insert(spark.createDataFrame([(k, T0 + timedelta(hours=i), float(i * 10 + k)) for k in range(3)], SCHEMA))
 
 
-def short_retention(spark, path: str) -> None:
-    """What an operator (or a platform default) might set: one hour of log, a checkpoint every 2 commits."""
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ("
-              "'delta.logRetentionDuration' = 'interval 1 hours', 'delta.deletedFileRetentionDuration' = 'interval 1 hours', "
-              "'delta.checkpointInterval' = '2')")
+def set_properties(spark, path: str, **properties: str) -> None:
+    items = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({items})")
 
 
-def backdate_log(path: str, days: int = 3) -> None:
+def backdate_log(path: str, days: int = 400) -> None:
     then = time.time() - days * 86400
     for entry in (Path(path) / "_delta_log").iterdir():
         os.utime(entry, (then, then))
@@ -71,10 +70,10 @@ def test_a_training_dataset_rebuilds_after_the_log_retention_has_passed(spark, t
     stored = rows(dataset.read())
     kept, control = groups["kept"], groups["control"]
     for group in groups.values():
-        short_retention(spark, group.path)
+        set_properties(spark, group.path, **{"delta.checkpointInterval": "2"})
         for i in range(2, 6):  # past a checkpoint
             insert(spark, group, i)
-        backdate_log(group.path)  # three days later...
+        backdate_log(group.path)  # 400 days later...
         for i in range(6, 9):  # ...more commits: the next checkpoint cleans up the expired log
             insert(spark, group, i)
 
@@ -88,14 +87,21 @@ def test_a_training_dataset_rebuilds_after_the_log_retention_has_passed(spark, t
     assert rows(kept.read(as_of_version=protected)) == [(k, T0 + timedelta(hours=i), float(i * 10 + k))
                                                          for k in range(3) for i in range(2)]
 
-    # an operator turns the clean-up back on: the next write is refused, naming the dataset
-    spark.sql(f"ALTER TABLE delta.`{kept.path}` SET TBLPROPERTIES ('delta.enableExpiredLogCleanup' = 'true')")
-    before = delta_version(kept.path)
-    with pytest.raises(InvalidArgumentError) as err:
-        insert(spark, kept, 9)
-    assert "tt_v1#1" in str(err.value) and f"Delta version {protected}" in str(err.value)
-    assert err.value.params["argument"] == f"delta.enableExpiredLogCleanup of {kept.node_name}"
-    assert delta_version(kept.path) == before  # nothing written
-    spark.sql(f"ALTER TABLE delta.`{kept.path}` SET TBLPROPERTIES ('delta.enableExpiredLogCleanup' = 'false')")
+    # an operator shortens a retention, or turns the clean-up back on: the next write is refused
+    protective = {k: v for k, v in spark.sql(f"SHOW TBLPROPERTIES delta.`{kept.path}`").collect()
+                  if k in ("delta.deletedFileRetentionDuration", "delta.logRetentionDuration",
+                           "delta.enableExpiredLogCleanup")}
+    assert protective == {"delta.deletedFileRetentionDuration": "interval 3650 days",
+                          "delta.logRetentionDuration": "interval 3650 days", "delta.enableExpiredLogCleanup": "false"}
+    for key, value in (("delta.deletedFileRetentionDuration", "interval 7 days"),
+                       ("delta.enableExpiredLogCleanup", "true")):
+        set_properties(spark, kept.path, **{key: value})
+        before = delta_version(kept.path)
+        with pytest.raises(InvalidArgumentError) as err:
+            insert(spark, kept, 9)
+        assert "tt_v1#1" in str(err.value) and f"Delta version {protected}" in str(err.value)
+        assert err.value.params["argument"] == f"{key} of {kept.node_name}"
+        assert delta_version(kept.path) == before  # nothing written
+        set_properties(spark, kept.path, **protective)  # together: Delta checks deleted-file <= log retention
     insert(spark, kept, 9)  # allowed again
     assert rows(dataset.rebuild()) == stored
