@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from engine.errors import ConcurrentWriteError, CorruptTableError, StorageError
+from engine.errors import AlreadyExistsError, ConcurrentWriteError, CorruptTableError, StorageError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,7 +59,7 @@ def is_conflict(err: BaseException) -> bool:
 def translate(err: BaseException, *, target: str) -> BaseException:
     """The engine error for ``err`` (a corrupt log, a refusing file system), or ``err`` itself."""
     text = str(err)
-    if any(marker in text for marker in _CORRUPT):
+    if "_delta_log" in text and any(marker in text for marker in _CORRUPT):  # the log, not the data read
         files = _LOG_FILE.findall(text)
         reason = next((m for m in _CORRUPT if m in text), "unreadable")
         return CorruptTableError(
@@ -108,3 +108,21 @@ def check_log(spark: SparkSession, path: str) -> dict[str, str]:
             raise
         raise found from None
     return dict(row["properties"] or {}) if row else {}
+
+
+def created_concurrently(spark: SparkSession, path: str, err: BaseException) -> bool:
+    """Whether ``err`` (from creating a table at ``path``) means another writer created it at the
+    same time: then wait (bounded) until its commit is visible and return True.
+
+    Visibility is checked with a read, which refreshes Delta's cached view of the log
+    (``DeltaTable.isDeltaTable`` may answer from a stale one when another *process* created it).
+    """
+    if not any(m in str(err) for m in ("ALREADY_EXISTS", "NON_EMPTY_LOCATION", "DELTA_PATH_EXISTS")):
+        return False
+    for delay in (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0):
+        try:
+            _ = spark.read.format("delta").load(path).schema
+            return True
+        except Exception:
+            time.sleep(delay)
+    raise AlreadyExistsError(kind="folder", name=path, hint="It holds files but no Delta table.") from None

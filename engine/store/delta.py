@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from engine.errors import (
     NotFoundError,
     SchemaMismatchError,
 )
-from engine.store._commit import MAX_ATTEMPTS, check_log
+from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently
 from engine.store._commit import retry as _retry
 from engine.temporal.ranges import TimeRange, to_utc
 
@@ -109,14 +108,9 @@ def create_table(
     try:
         _retry(lambda: builder.execute(), target=str(path))
     except Exception as err:
-        if not any(m in str(err) for m in ("ALREADY_EXISTS", "NON_EMPTY_LOCATION", "DELTA_PATH_EXISTS")):
+        if not created_concurrently(spark, str(path), err):
             raise
-        # another writer is creating it: wait (bounded) for its commit, then as if it had been first
-        for delay in (0.1, 0.2, 0.5, 1.0, 2.0, 4.0):
-            if table_exists(spark, path):
-                return _existing(spark, path, schema, exist_ok=exist_ok)
-            time.sleep(delay)
-        raise AlreadyExistsError(kind="folder", name=str(path), hint="It holds files but no Delta table.") from None
+        return _existing(spark, path, schema, exist_ok=exist_ok)  # as if the other creator had been first
     return current_version(spark, path)
 
 
