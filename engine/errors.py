@@ -21,6 +21,7 @@ __all__ = [
     "ColumnTypeError",
     "ConcurrentWriteError",
     "ConfigError",
+    "CorruptTableError",
     "DeltaJarsError",
     "EngineError",
     "IncompatibleTypesError",
@@ -29,6 +30,7 @@ __all__ = [
     "NotFoundError",
     "PrimaryKeyError",
     "SchemaMismatchError",
+    "StorageError",
     "TimeRangeError",
     "UnknownProfileError",
     "UnsafeNameError",
@@ -193,6 +195,23 @@ class ConcurrentWriteError(EngineError, RuntimeError):
 
     error_class = "CONCURRENT_WRITE"
     template = "{target}: gave up after {attempts} attempts: {reason}. Nothing was written by this call."
+
+
+class CorruptTableError(EngineError, RuntimeError):
+    """A Delta table's transaction log cannot be read (a truncated or corrupt commit file)."""
+
+    error_class = "CORRUPT_TABLE"
+    template = (
+        "Delta table {table}: the transaction log at version {version} cannot be read ({reason}). "
+        "Nothing was read or written. {hint}"
+    )
+
+
+class StorageError(EngineError, OSError):
+    """The file system refused a write (disk full, read-only, no permission); nothing was committed."""
+
+    error_class = "STORAGE"
+    template = "{target}: the file system refused the write ({reason}). Nothing was committed. {hint}"
 
 
 class TrainingFailedError(EngineError, RuntimeError):

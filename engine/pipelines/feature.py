@@ -220,6 +220,7 @@ class FeaturePipeline:
         versions = {}
         for key, inp in self.inputs.items():
             schema = delta.read(spark, inp.path).schema  # NotFoundError if the table does not exist
+            delta.check_log(spark, inp.path)  # CorruptTableError now, not a raw error mid-chunk
             column = inp.column
             if column is not None:
                 if column not in schema.fieldNames():

@@ -5,26 +5,28 @@ Every write is exactly one Delta commit, so a failure (or a kill) leaves the tab
 version. Arguments are checked before any Spark job: missing key columns, a data schema that does
 not match the table, an empty or backwards range are :mod:`engine.errors` errors and nothing is
 written. Writes that lose a race with a concurrent writer are retried a bounded number of times
-(every write here is safe to repeat: the losing attempt committed nothing).
+(every write here is safe to repeat: the losing attempt committed nothing). Before a write the
+log is replayed: a corrupt commit file is a ``CorruptTableError``, a file system refusing the write
+a ``StorageError`` (see :mod:`engine.store._commit`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import (
+    AlreadyExistsError,
     ColumnNotFoundError,
-    ConcurrentWriteError,
     InvalidArgumentError,
     NotFoundError,
     SchemaMismatchError,
 )
+from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently
+from engine.store._commit import retry as _retry
 from engine.temporal.ranges import TimeRange, to_utc
 
 if TYPE_CHECKING:
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 __all__ = [
+    "MAX_ATTEMPTS",
     "append",
+    "check_log",
     "create_table",
     "current_version",
     "history",
@@ -42,15 +46,14 @@ __all__ = [
     "read",
     "replace_range",
     "replace_where",
+    "set_properties",
     "table_exists",
     "upsert",
     "vacuum",
+    "write_table",
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 5
 
 
 def quote_identifier(name: str) -> str:
@@ -64,9 +67,12 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, str(path)))
 
 
-def _require_table(spark: SparkSession, path: str) -> None:
+def _require_table(spark: SparkSession, path: str, *, write: bool = False) -> None:
+    """The table exists (and, before a write, its log replays: a corrupt log is refused)."""
     if not table_exists(spark, path):
         raise NotFoundError(kind="Delta table", name=str(path), hint="Create it first (create_table).")
+    if write:
+        check_log(spark, str(path))
 
 
 def create_table(
@@ -91,12 +97,7 @@ def create_table(
         if column not in names:
             raise ColumnNotFoundError(argument="partition_by", column=column, side="schema", available=names)
     if table_exists(spark, path):
-        if not exist_ok:
-            from engine.errors import AlreadyExistsError
-
-            raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Pass exist_ok=True to reuse it.")
-        check_schema(schema, read(spark, path).schema, target=str(path))
-        return current_version(spark, path)
+        return _existing(spark, path, schema, exist_ok=exist_ok)
     builder = DeltaTable.create(spark).location(str(path)).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
@@ -104,8 +105,59 @@ def create_table(
         builder = builder.property(key, str(value))
     if comment:
         builder = builder.comment(comment)
-    _retry(lambda: builder.execute(), target=str(path))
+    try:
+        _retry(lambda: builder.execute(), target=str(path))
+    except Exception as err:
+        if not created_concurrently(spark, str(path), err):
+            raise
+        return _existing(spark, path, schema, exist_ok=exist_ok)  # as if the other creator had been first
     return current_version(spark, path)
+
+
+def _existing(spark: SparkSession, path: str, schema: StructType, *, exist_ok: bool) -> int:
+    if not exist_ok:
+        raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Pass exist_ok=True to reuse it.")
+    check_schema(schema, read(spark, path).schema, target=str(path))
+    return current_version(spark, path)
+
+
+def write_table(spark: SparkSession, path: str, df: DataFrame, *, properties: Mapping[str, str] | None = None) -> int:
+    """Create a new table at ``path`` holding ``df``, in exactly one commit (version 0).
+
+    A table already at ``path`` (also one created concurrently) is an :class:`AlreadyExistsError`
+    and is left untouched.
+    """
+    if table_exists(spark, path):
+        raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Write to a new path.")
+    writer = df.write.format("delta").mode("errorifexists")
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, str(value))
+    try:
+        _retry(lambda: writer.save(str(path)), target=str(path))
+    except Exception as err:
+        if "DELTA_PATH_EXISTS" in str(err) or "ALREADY_EXISTS" in str(err):
+            raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Write to a new path.") from None
+        raise
+    versions = [h["version"] for h in history(spark, path, limit=2)]
+    if versions != [0]:  # the single-commit guarantee, checked
+        raise AlreadyExistsError(kind="Delta table", name=str(path),
+                                 hint=f"Another writer committed to it at once (versions {versions}).")
+    return 0
+
+
+def set_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> int:
+    """Set table properties (``ALTER TABLE ... SET TBLPROPERTIES``) in one commit; return the version."""
+    _require_table(spark, path, write=True)
+    items = ", ".join(f"'{_sql_string(k)}' = '{_sql_string(str(v))}'" for k, v in properties.items())
+    if not items:
+        return current_version(spark, path)
+    _retry(lambda: spark.sql(f"ALTER TABLE delta.{quote_identifier(str(path))} SET TBLPROPERTIES ({items})"),
+           target=str(path))
+    return current_version(spark, path)
+
+
+def _sql_string(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def check_schema(found: StructType, expected: StructType, *, target: str, allow_extra: bool = False) -> None:
@@ -133,7 +185,7 @@ def check_schema(found: StructType, expected: StructType, *, target: str, allow_
 
 def append(spark: SparkSession, path: str, df: DataFrame, *, merge_schema: bool = False) -> int:
     """Append ``df`` to the table in one commit; return the new version."""
-    _require_table(spark, path)
+    _require_table(spark, path, write=True)
     check_schema(df.schema, read(spark, path).schema, target=str(path), allow_extra=merge_schema)
     writer = df.write.format("delta").mode("append")
     if merge_schema:
@@ -171,7 +223,7 @@ def upsert(
     """
     from delta.tables import DeltaTable
 
-    _require_table(spark, path)
+    _require_table(spark, path, write=True)
     if isinstance(keys, str) or not keys:
         raise InvalidArgumentError(argument="keys", expected="a non-empty list of column names", found=repr(keys))
     table_schema = read(spark, path).schema
@@ -184,20 +236,10 @@ def upsert(
     condition = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
 
     def run() -> None:
-        previous = spark.conf.get("spark.databricks.delta.schema.autoMerge.enabled", "false")
-        if merge_schema:
-            spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
-        try:
-            (
-                DeltaTable.forPath(spark, str(path)).alias("t")
-                .merge(df.alias("s"), condition)
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-        finally:
-            if merge_schema:
-                spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", previous)
+        builder = DeltaTable.forPath(spark, str(path)).alias("t").merge(df.alias("s"), condition)
+        if merge_schema:  # per MERGE, not a session setting
+            builder = builder.withSchemaEvolution()
+        builder.whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
 
     _retry(run, target=str(path))
     return current_version(spark, path)
@@ -207,10 +249,8 @@ def range_predicate(column: str, time_range: TimeRange) -> str:
     """``column >= start AND column < end`` as Spark SQL, built from typed instants only."""
     if not isinstance(time_range, TimeRange):
         raise InvalidArgumentError(argument="time_range", expected="a TimeRange", found=repr(time_range))
-    return (
-        f"{quote_identifier(column)} >= {_timestamp_literal(time_range.start)} AND "
-        f"{quote_identifier(column)} < {_timestamp_literal(time_range.end)}"
-    )
+    start, end = _timestamp_literal(time_range.start), _timestamp_literal(time_range.end)
+    return f"{quote_identifier(column)} >= {start} AND {quote_identifier(column)} < {end}"
 
 
 def _timestamp_literal(instant: datetime) -> str:
@@ -234,7 +274,7 @@ def replace_range(
     """
     from pyspark.sql.types import TimestampType
 
-    _require_table(spark, path)
+    _require_table(spark, path, write=True)
     table_schema = read(spark, path).schema
     if column not in table_schema.fieldNames():
         raise ColumnNotFoundError(argument="column", column=column, side="table", available=table_schema.fieldNames())
@@ -263,7 +303,7 @@ def replace_where(spark: SparkSession, path: str, df: DataFrame, *, column: str,
     that value), in one commit. Idempotent; used to re-write one batch of predictions."""
     import re
 
-    _require_table(spark, path)
+    _require_table(spark, path, write=True)
     if isinstance(value, bool) or not (
         isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.:\-]{1,200}", value))
     ):
@@ -343,11 +383,10 @@ def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
 def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     """``VACUUM``: delete files no version newer than ``now - retention`` needs.
 
-    ``retention`` is rounded UP to whole hours: Delta takes hours and rounds them to a whole
-    number, so 20 minutes would silently become 0 (delete every unreferenced file). Time travel
-    to a version older than the retention may fail afterwards. When the session keeps Delta's
-    ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses a short
-    retention, that is an :class:`InvalidArgumentError` (library code does not change session settings).
+    ``retention`` is rounded UP to whole hours (Delta rounds hours to a whole number: 20 minutes
+    would become 0). Time travel to a version older than the retention may fail afterwards. When
+    the session keeps ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses
+    a short retention, that is an :class:`InvalidArgumentError` (no session setting is changed).
     """
     from delta.tables import DeltaTable
 
@@ -359,7 +398,7 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     except Exception as err:
         if "retentionDurationCheck" in str(err) or "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT" in str(err):
             raise InvalidArgumentError(
-                argument="retention", expected="at least Delta's minimum retention (7 days by default)",
+                argument="retention", expected="at least the table's delta.deletedFileRetentionDuration (7 days by default)",
                 found=repr(retention), hint=(
                     "Shorter retentions need spark.databricks.delta.retentionDurationCheck.enabled=false "
                     "in the session (and no concurrent reader of older versions)."
@@ -367,43 +406,3 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
             ) from None
         raise
 
-
-def _is_conflict(err: BaseException) -> bool:
-    try:
-        from delta.exceptions import DeltaConcurrentModificationException
-
-        if isinstance(err, DeltaConcurrentModificationException):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    text = str(err)
-    return any(
-        marker in text
-        for marker in ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
-                       "ConcurrentTransactionException", "ProtocolChangedException", "MetadataChangedException",
-                       "DELTA_CONCURRENT_")
-    )
-
-
-def _retry(action: Callable[[], T], *, target: str, attempts: int = MAX_ATTEMPTS) -> T:
-    """Run a one-commit write, retrying conflicts with concurrent writers with jittered backoff."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except Exception as err:
-            if not _is_conflict(err):
-                raise
-            if attempt == attempts:
-                raise ConcurrentWriteError(target=target, attempts=attempts, reason=str(err).splitlines()[0][:200]) from err
-            delay = min(8.0, 0.2 * 2**attempt) * (0.5 + random.random())
-            log.warning("%s: concurrent commit conflict (attempt %d/%d), retrying in %.1fs", target, attempt, attempts, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def columns_exist(df: DataFrame, columns: Iterable[str], *, argument: str, side: str = "data") -> None:
-    """Raise :class:`ColumnNotFoundError` for the first of ``columns`` missing from ``df``."""
-    available = df.columns
-    for column in columns:
-        if column not in available:
-            raise ColumnNotFoundError(argument=argument, column=column, side=side, available=available)

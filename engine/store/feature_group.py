@@ -7,33 +7,39 @@ the schema or run one aggregation, so bad input is refused before anything is wr
 * the data's columns and types must be the group's (a :class:`SchemaMismatchError` names the
   column, the expected and the found type); new columns only with ``evolve_schema=True``;
 * no NULL primary key or event time, no two rows with the same (key, event time) -- unless the
-  group has a ``tie_breaker`` column, in which case the row with the greatest tie breaker wins,
-  both within the insert and against the row already stored (:class:`PrimaryKeyError`);
+  group has a ``tie_breaker`` column, in which case the row with the greatest tie breaker wins:
+  within the batch, and for ``insert`` also against the row already stored (``replace_range``
+  deletes the stored rows of its range, so they take no part) (:class:`PrimaryKeyError`);
 * for ``replace_range``, every row inside the range;
 * the expectation suite, if one is attached: policy ``reject`` raises
-  :class:`ValidationFailedError` and writes nothing; ``quarantine`` appends the failing rows
-  (with the names of the expectations they failed) to the group's quarantine table and writes
-  the passing rows.
+  :class:`ValidationFailedError` and writes nothing; ``quarantine`` writes the passing rows and,
+  only once that commit succeeded, upserts the failing rows (with the names of the expectations
+  they failed) into the group's quarantine table on (primary key, event time). Dying between the
+  two leaves the passing rows committed and the refused ones not yet quarantined; re-running the
+  batch (a pipeline re-runs the chunk: it is logged done after both) quarantines them once.
+* the log: a corrupt commit file is a :class:`~engine.errors.CorruptTableError`; a group a
+  training dataset was built from must keep its old log (see :mod:`engine.store._group_commits`).
 
 Maintenance: :meth:`FeatureGroup.compact` (``OPTIMIZE``) and :meth:`FeatureGroup.vacuum`
 (``VACUUM``, refusing a retention that would break time travel to a version a registered
 training dataset was built from).
 
-After the commit, the commit is recorded in the registry and statistics of the written rows are
-computed (two Spark passes) and stored, keyed by (group, version, Delta version).
+After the commit, the commit is recorded in the registry (with any earlier data commit a dead
+process left unrecorded, see :meth:`FeatureGroup.unrecorded_commits`) and statistics of the written
+rows are computed (two Spark passes) and stored, keyed by (group, version, Delta version).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, PrimaryKeyError, ValidationFailedError
-from engine.store import delta
+from engine.store import _group_commits, delta
 from engine.store.names import check_names
-from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
+from engine.store.registry import Commit, Entity, Node, ensure_table
 from engine.store.statistics import ColumnStatistics, compute_statistics
 from engine.temporal.ranges import TimeRange
 
@@ -46,9 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["FeatureGroup"]
 
 log = logging.getLogger(__name__)
-
-VACUUM_MARGIN = timedelta(seconds=10)
-
 
 class FeatureGroup:
     """A handle on one version of a feature group; get one from :class:`~engine.store.FeatureStore`."""
@@ -85,6 +88,7 @@ class FeatureGroup:
         self.compute_statistics = statistics
         self.path = store.feature_group_path(name, version)
         self.quarantine_path = store.quarantine_path(name, version)
+        self._recorded_through: int | None = None  # the last Delta version this object recorded
 
     def __repr__(self) -> str:
         return f"FeatureGroup({self.name!r}, version={self.version}, primary_key={self.primary_key}, event_time={self.event_time!r})"
@@ -121,7 +125,10 @@ class FeatureGroup:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, *, as_of_version: int | None = None, as_of_timestamp: datetime | None = None) -> DataFrame:
-        """The group's rows, now or as of a Delta version or a (timezone-aware) timestamp."""
+        """The group's rows, now or as of a Delta version or a (timezone-aware) timestamp (a log
+        Delta cannot replay is a :class:`~engine.errors.CorruptTableError`, raised here)."""
+        if as_of_version is None and as_of_timestamp is None:
+            delta.check_log(self.store.spark, self.path)
         return delta.read(self.store.spark, self.path, version=as_of_version, timestamp=as_of_timestamp)
 
     def delta_version(self) -> int:
@@ -131,6 +138,11 @@ class FeatureGroup:
     def commits(self) -> list[Commit]:
         """Every recorded commit of this group, oldest first."""
         return self.store.registry.commits(self.name, self.version)
+
+    def unrecorded_commits(self) -> list[Commit]:
+        """Delta data commits of this group without a registry row (a process died between the
+        two); the next write records them."""
+        return _group_commits.unrecorded_commits(self)
 
     def statistics(self, delta_version: int | None = None) -> dict[str, ColumnStatistics]:
         """Column statistics of the rows written by one commit (the latest by default), by column."""
@@ -188,16 +200,19 @@ class FeatureGroup:
         cached = cached.persist(StorageLevel.MEMORY_AND_DISK)  # checks, validation, write, statistics: one evaluation
         data = cached
         try:
+            spark = self.store.spark
+            _group_commits.check_time_travel(self, delta.check_log(spark, self.path))
             self._check_keys(data, time_range)
             if self.tie_breaker:
-                data = self._resolve_ties(data)
-            data, report = self._validate(data)
-            spark = self.store.spark
+                data = self._resolve_ties(data, against_stored=time_range is None)
+            data, quarantined, report = self._validate(data)
             if time_range is None:
                 version = delta.upsert(spark, self.path, data, keys=self.keys, merge_schema=bool(new_columns))
             else:
                 version = delta.replace_range(spark, self.path, data, column=self.event_time, time_range=time_range)
             commit = self._record(version, compute_statistics(data) if self.compute_statistics else None)
+            if quarantined is not None:
+                self._quarantine(quarantined, report)
             if report is not None:
                 self._store_report(report, version)
             if new_columns:
@@ -228,34 +243,11 @@ class FeatureGroup:
         return found
 
     def vacuum(self, retention: timedelta) -> None:
-        """Delete files older than ``retention`` (Delta ``VACUUM``; rounded up to whole hours, see
-        :func:`engine.store.delta.vacuum`), refusing a retention that would break time travel to a
-        version a registered training dataset needs.
-
-        VACUUM deletes files removed from the table before ``now - retention`` (Delta's own clock,
-        hence the clock read here). A version stays readable while every commit after it is newer
-        than that cutoff, so the retention must exceed the age of the oldest protected version's
-        commit, plus ``VACUUM_MARGIN`` for the time between this check and Delta's. Otherwise
-        :class:`InvalidArgumentError` names the dataset, the version and the retention needed, and
-        nothing is deleted. (Delta's *log* retention, ``delta.logRetentionDuration``, 30 days by
-        default, is a separate limit on time travel that this method does not change.)
-        """
-        if not isinstance(retention, timedelta) or retention < timedelta(0):
-            raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
-        protected = self.protected_versions()
-        if protected:
-            dataset, oldest = min(protected.items(), key=lambda item: item[1])
-            committed = next(as_utc(h["timestamp"]) for h in delta.history(self.store.spark, self.path)
-                             if h["version"] == oldest)
-            needed = datetime.now(UTC) - committed + VACUUM_MARGIN  # Delta's VACUUM reads the clock too
-            if retention < needed:
-                raise InvalidArgumentError(
-                    argument="retention", expected=f"at least {needed} to keep Delta version {oldest} of "
-                    f"{self.node_name}, which training dataset {dataset} was built from", found=repr(retention),
-                    hint="Nothing was deleted. Delete the training dataset first, or keep a longer retention.",
-                )
-        delta.vacuum(self.store.spark, self.path, retention=retention)
-        log.info("%s: vacuumed with retention %s (protected versions: %s)", self._target, retention, protected)
+        """Delete files older than ``retention`` (Delta ``VACUUM``, rounded up to whole hours),
+        refusing a retention that would break time travel to a version a registered training
+        dataset needs (the dataset, the version and the retention needed are named; nothing is
+        deleted). See :func:`engine.store._group_commits.vacuum`."""
+        _group_commits.vacuum(self, retention)
 
     # -- checks (schema only, or one aggregation; nothing written yet) --------------------------
 
@@ -311,8 +303,9 @@ class FeatureGroup:
                 hint="Filter the data to the range first. Nothing was written.",
             )
 
-    def _resolve_ties(self, data: DataFrame) -> DataFrame:
-        """Keep, per (key, event time), the row with the greatest tie breaker -- also against stored rows."""
+    def _resolve_ties(self, data: DataFrame, *, against_stored: bool) -> DataFrame:
+        """Keep, per (key, event time), the row with the greatest tie breaker; with
+        ``against_stored`` (an upsert) also against the stored row, which wins a greater tie breaker."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
@@ -320,40 +313,45 @@ class FeatureGroup:
         keys = [delta.quote_identifier(c) for c in self.keys]
         rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(tb).desc_nulls_last()))
         newest = data.withColumn("__rank", rank).where("__rank = 1").drop("__rank")
+        if not against_stored:  # replace_range: the stored rows of the range are deleted by the write
+            return newest
         stored = self.read().select(*keys, F.col(tb).alias("__stored_tb"))
         kept = newest.join(stored, on=self.keys, how="left").where(
             F.col("__stored_tb").isNull() | (F.col(tb) >= F.col("__stored_tb"))
         )
         return kept.select(*[delta.quote_identifier(c) for c in data.columns])
 
-    def _validate(self, data: DataFrame) -> tuple[DataFrame, Any]:
-        """Run the attached suite before the write; return the rows to write and the report.
+    def _validate(self, data: DataFrame) -> tuple[DataFrame, DataFrame | None, Any]:
+        """Run the attached suite before the write; return the rows to write, the rows to
+        quarantine after the write (None if none) and the report.
 
         ``reject``: a failing batch raises :class:`ValidationFailedError` (its report stored).
-        ``quarantine``: failing rows are appended to the quarantine table, the rest returned; a
-        failing table-level expectation still rejects the batch (see :func:`engine.validation.split_by_suite`).
+        ``quarantine``: failing rows are set aside, the rest returned; a failing table-level
+        expectation still rejects the batch (see :func:`engine.validation.split_by_suite`).
         """
         suite = self.expectations
         if suite is None:
-            return data, None
+            return data, None, None
         from engine import validation
 
         try:
             if suite.policy == "reject":
                 report = validation.validate(data, suite, key_columns=self.keys)
                 report.raise_if_failed(target=self._target)
-                return data, report
+                return data, None, report
             passing, quarantined, report = validation.split_by_suite(data, suite, key_columns=self.keys, target=self._target)
         except ValidationFailedError as err:
             if err.params.get("report") is not None:
                 self._store_report(err.params["report"], self.delta_version())
             raise
-        if report.quarantined_rows:
-            spark = self.store.spark
-            ensure_table(spark, self.quarantine_path, quarantined.schema)
-            delta.append(spark, self.quarantine_path, quarantined)
-            log.warning("%s: %d row(s) quarantined in %s", self._target, report.quarantined_rows, self.quarantine_path)
-        return passing, report
+        return passing, (quarantined if report.quarantined_rows else None), report
+
+    def _quarantine(self, quarantined: DataFrame, report: Any) -> None:
+        """Upsert the refused rows of a committed batch on (key, event time): a re-run writes them once."""
+        spark = self.store.spark
+        ensure_table(spark, self.quarantine_path, quarantined.schema)
+        delta.upsert(spark, self.quarantine_path, quarantined, keys=self.keys)
+        log.warning("%s: %d row(s) quarantined in %s", self._target, report.quarantined_rows, self.quarantine_path)
 
     def _store_report(self, report: Any, target_version: int) -> None:
         from engine.validation import store_report
@@ -364,17 +362,8 @@ class FeatureGroup:
     # -- bookkeeping after the commit ---------------------------------------------------------
 
     def _record(self, delta_version: int, statistics: list[ColumnStatistics] | None) -> Commit:
-        entry = next(
-            (h for h in reversed(delta.history(self.store.spark, self.path, limit=5)) if h["version"] == delta_version),
-            None,
-        ) or next(h for h in delta.history(self.store.spark, self.path) if h["version"] == delta_version)
-        metrics = {k: str(v) for k, v in (entry["operationMetrics"] or {}).items()}
-        rows = int(metrics.get("numSourceRows", metrics.get("numOutputRows", "0")))
-        commit = Commit(
-            feature_group=self.name, version=self.version, delta_version=delta_version,
-            operation=entry["operation"], rows=rows, timestamp=as_utc(entry["timestamp"]), metrics=metrics,
-        )
-        self.store.registry.record_commit(commit, statistics)
+        commit = _group_commits.record_commit(self, delta_version, statistics, known=self._recorded_through)
+        self._recorded_through = delta_version
         return commit
 
     def _suite_definition(self) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@
 * ``commits``   -- every commit of every feature group: group, version, Delta version,
   operation, rows written, commit timestamp (Delta's own), Delta's operation metrics and the
   column statistics of the rows written (:mod:`engine.store.statistics`; NULL when disabled).
+  Rows are derived from the group's Delta history, and a commit whose writer died before
+  recording it is recorded by the next write (see :mod:`engine.store._group_commits`).
 * ``lineage``   -- directed edges ``src -> dst`` between :class:`Node` s of any kind (a raw Delta
   table path, a feature group version, a feature view, a training dataset, a model, a
   predictions table), with optional JSON properties (e.g. the Delta versions read).
@@ -223,13 +225,26 @@ class Registry:
 
     def record_commit(self, commit: Commit, statistics: Sequence[ColumnStatistics] | None = None) -> None:
         """Append one commit (and the statistics of the rows it wrote) to the commits table."""
-        row = {
-            "feature_group": commit.feature_group, "version": commit.version, "delta_version": commit.delta_version,
-            "operation": commit.operation, "rows": commit.rows, "timestamp": commit.timestamp,
-            "metrics": dict(commit.metrics),
-            "statistics": None if statistics is None else [s.to_row() for s in statistics],
-        }
-        self._write("commits", _TABLES["commits"], [row], keys=None)
+        self.record_commits([(commit, statistics)])
+
+    def record_commits(self, commits: Sequence[tuple[Commit, Sequence[ColumnStatistics] | None]]) -> None:
+        """Append several commits (each with its statistics or None) in one registry commit."""
+        rows = [{
+            "feature_group": c.feature_group, "version": c.version, "delta_version": c.delta_version,
+            "operation": c.operation, "rows": c.rows, "timestamp": c.timestamp, "metrics": dict(c.metrics),
+            "statistics": None if stats is None else [s.to_row() for s in stats],
+        } for c, stats in commits]
+        self._write("commits", _TABLES["commits"], rows, keys=None)
+
+    def recorded_versions(self, feature_group: str, version: int) -> set[int]:
+        """The Delta versions of one group version that have a commit row."""
+        from pyspark.sql import functions as F
+
+        frame = self._read("commits")
+        if frame is None:
+            return set()
+        frame = frame.where((F.col("feature_group") == feature_group) & (F.col("version") == version))
+        return {int(r["delta_version"]) for r in frame.select("delta_version").distinct().collect()}
 
     def commits(self, feature_group: str | None = None, version: int | None = None) -> list[Commit]:
         """Recorded commits, oldest first (by group, version, Delta version)."""
@@ -242,12 +257,15 @@ class Registry:
             frame = frame.where(F.col("feature_group") == feature_group)
         if version is not None:
             frame = frame.where(F.col("version") == version)
-        found = {}
+        found: dict[tuple[str, int, int], Commit] = {}
         for r in frame.drop("statistics").collect():
             row = r.asDict(recursive=True)
             row["timestamp"] = as_utc(row["timestamp"])
             row["metrics"] = row["metrics"] or {}
-            found[(row["feature_group"], row["version"], row["delta_version"])] = Commit(**row)
+            key = (row["feature_group"], row["version"], row["delta_version"])
+            # one row per commit; a writer's own row wins over one reconciled from the Delta history
+            if key not in found or found[key].metrics.get("engine.reconciled") == "true":
+                found[key] = Commit(**row)
         return [found[k] for k in sorted(found)]
 
     # -- lineage -------------------------------------------------------------------------------

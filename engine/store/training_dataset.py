@@ -2,9 +2,12 @@
 
 ``create_training_dataset(store, view, spine=... | time_range=..., split=...)`` looks features up
 for the spine (or for the view's ``spine_source`` rows in a time range), adds a ``split`` column,
-writes the table in one commit and records, in the registry, the Delta version of every source
-feature group it read (and of the spine source). :meth:`TrainingDataset.rebuild` recomputes it
-from exactly those versions, so it is reproducible bit for bit after the groups have changed.
+writes the table in one commit (through :func:`engine.store.delta.write_table`) and records, in
+the registry, the Delta version of every source feature group it read (and of the spine source).
+:meth:`TrainingDataset.rebuild` recomputes it from exactly those versions, so it is reproducible
+bit for bit after the groups have changed: before the dataset is registered, each source group's
+expired-log clean-up is turned off, so Delta's log retention never deletes the log of those
+versions (see :mod:`engine.store._group_commits`; VACUUM is guarded by ``FeatureGroup.vacuum``).
 
 Splits: :class:`TimeSplit` (train / validation / test time ranges; between consecutive ranges a
 gap at least as long as the view's longest lookback, and at least ``min_gap``, so no feature of a
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ColumnNotFoundError, InvalidArgumentError, NotFoundError, TimeRangeError
+from engine.errors import AlreadyExistsError, ColumnNotFoundError, InvalidArgumentError, NotFoundError, TimeRangeError
 from engine.store import delta
+from engine.store._group_commits import protect_time_travel
 from engine.store.registry import Entity, Node
 from engine.temporal.ranges import TimeRange
 
@@ -239,10 +243,7 @@ def create_training_dataset(
     spine_cols = list(spine.columns)
     frame = _with_split(view.training_data(spine, as_of_versions=source_versions), split, view, spine_cols)
 
-    existing = store.registry.entities(kind="training_dataset", name=view.name, parent=f"v{view.version}")
-    version = max((e.version or 0 for e in existing), default=0) + 1
-    path = store.layout.training_dataset(view.name, view.version, version)
-    frame.write.format("delta").mode("errorifexists").save(path)  # one commit, a fresh table
+    version, path = _write_next_version(store, view, frame)
     rows = delta.read(store.spark, path).count()
     split_info = (split.to_dict() if split is not None else {"kind": "none"}) | {"spine_columns": spine_cols}
     dataset = TrainingDataset(
@@ -251,13 +252,35 @@ def create_training_dataset(
         rows=rows, time_range=None if time_range is None else [time_range.start.isoformat(), time_range.end.isoformat()],
         description=description,
     )
-    store.registry.register([dataset.to_entity()])
     sources = [Node("feature_group", key.split(":v")[0], int(key.split(":v")[1])) for key in source_versions]
+    for node in sources:  # before registering: a registered dataset's sources always keep their log
+        protect_time_travel(store.get_feature_group(node.name, node.version))
+    store.registry.register([dataset.to_entity()])
     store.registry.record_lineage([*sources, view.node], dataset.node, properties={"source_versions": source_versions})
     if view.spine_source:
         store.registry.record_lineage(Node("delta_table", view.spine_source, spine_version), dataset.node)
     log.info("training dataset %s v%d: %d rows at %s (sources %s)", view.name, version, rows, path, source_versions)
     return dataset
+
+
+def _write_next_version(store: FeatureStore, view: FeatureView, frame: DataFrame) -> tuple[int, str]:
+    """Write ``frame`` as a fresh table (one commit) at the next free dataset version; return it.
+
+    A path that already holds a table -- a concurrent creator's, or one left by an attempt that
+    died before registering it (never referenced, so skipped) -- moves on to the next version.
+    """
+    existing = store.registry.entities(kind="training_dataset", name=view.name, parent=f"v{view.version}")
+    version = max((e.version or 0 for e in existing), default=0) + 1
+    for _ in range(delta.MAX_ATTEMPTS * 4):
+        path = store.layout.training_dataset(view.name, view.version, version)
+        try:
+            delta.write_table(store.spark, path, frame)
+            return version, path
+        except AlreadyExistsError:
+            log.warning("training dataset %s v%d: %s is taken, trying the next version", view.name, version, path)
+            version += 1
+    raise AlreadyExistsError(kind="training dataset", name=f"{view.name} v{view.version} #{version}",
+                             hint="Every candidate path was taken; remove unregistered dataset tables.")
 
 
 def get_training_dataset(store: FeatureStore, view_name: str, view_version: int, version: int | None = None) -> TrainingDataset:

@@ -21,10 +21,17 @@ Commands:
   touches ``spec["signal"]`` and then sleeps for an hour. Spark prunes an unused UDF column, so
   the UDF only runs in the one job that needs ``tag``: the predictions write itself (after the
   table was created, before its commit). The test SIGKILLs when the signal appears.
+* ``insert``     -- one insert (a MERGE) into a feature group. With ``spec["pause"] == "registry"``
+  the worker's registry, once the data commit is done, touches ``spec["signal"]`` and sleeps
+  instead of writing the commit row: the test SIGKILLs there, between the data commit and the
+  registry commit (a pause point in the test's own process, not a mock: Spark and Delta run for
+  real). Without it, the session runs the MERGE's join as a sort-merge join over
+  ``WRITE_TASKS`` un-coalesced shuffle partitions, so the MERGE writes ``WRITE_TASKS`` files one
+  after another (``local[1]``) before its commit, and the test SIGKILLs when the first appears.
 * ``concurrent`` -- phases run in lock step with a sibling worker (a file barrier before each
   phase): create the same feature group, insert disjoint keys, insert overlapping keys, backfill
-  a time range of a shared pipeline. Every call's outcome (Delta version or error class) goes to
-  ``spec["result"]`` as JSON.
+  a time range of a shared pipeline, backfill the *same* range of another pipeline. Every call's
+  outcome (Delta version or error class) goes to ``spec["result"]`` as JSON.
 """
 
 from __future__ import annotations
@@ -111,6 +118,7 @@ def build_session(spec: dict[str, Any]) -> Any:
         "spark.databricks.delta.snapshotPartitions": "1",
         "spark.sql.warehouse.dir": spec["warehouse"],
         **delta_jars(),
+        **spec.get("conf", {}),
     }
     spark = build_spark("local", overrides)
     spark.sparkContext.setLogLevel("ERROR")
@@ -156,6 +164,26 @@ def score(spec: dict[str, Any]) -> None:
 def insert_rows(spark: Any, keys: list[int], writer: int, batch: int) -> Any:
     rows = [(k, T0 + timedelta(hours=k % 24), float(writer * 1000 + batch), writer) for k in keys]
     return spark.createDataFrame(rows, INSERT_SCHEMA)
+
+
+# the MERGE of ``insert`` writes WRITE_TASKS files, one task after another
+MERGE_CONF = {"spark.sql.shuffle.partitions": str(WRITE_TASKS), "spark.sql.autoBroadcastJoinThreshold": "-1",
+              "spark.sql.adaptive.enabled": "false"}
+
+
+def insert(spec: dict[str, Any]) -> None:
+    from engine.store.feature_store import FeatureStore
+
+    spark = build_session(spec)
+    store = FeatureStore(spark, spec["root"])
+    group = store.get_feature_group(spec["group"])
+    if spec.get("pause") == "registry":
+        def pause(*args: Any, **kwargs: Any) -> None:
+            Path(spec["signal"]).touch()
+            time.sleep(3600)  # killed long before
+
+        store.registry.record_commits = pause  # type: ignore[method-assign]
+    group.insert(insert_rows(spark, list(range(*spec["keys"])), 0, spec["batch"]))
 
 
 def concurrent(spec: dict[str, Any]) -> None:
@@ -221,8 +249,17 @@ def concurrent(spec: dict[str, Any]) -> None:
     attempt("backfill", [start.isoformat(), end.isoformat()],
             lambda: [r.delta_version for r in pipeline.run(start, end)])
 
+    same = FeaturePipeline(
+        "same_range", rolling_sum, inputs={"events": Input(spec["raw"], time_column="ts")},
+        output=store.get_feature_group("same_range"), lookback=WINDOW, step=timedelta(days=1),
+    )
+    start, end = (datetime.fromisoformat(t) for t in spec["same_range"])
+    wait_for_sibling("same_range")
+    attempt("same_range", [start.isoformat(), end.isoformat()],
+            lambda: [r.delta_version for r in same.run(start, end)])
 
-COMMANDS = {"backfill": backfill, "score": score, "concurrent": concurrent}
+
+COMMANDS = {"backfill": backfill, "score": score, "insert": insert, "concurrent": concurrent}
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,14 @@
   equals an uninterrupted run's.
 * A scoring batch is killed inside the predictions write: the table has the batch entirely or not
   at all, and re-scoring the batch id writes it once.
+* An insert is killed inside its MERGE (data files written, no commit): the group, its rows and
+  its registry rows are unchanged; re-running the insert gives the expected table, recorded once.
+* An insert is killed after its data commit, before the registry row: the data commit is whole
+  and the group says which commit the registry misses (``unrecorded_commits``); re-running the
+  insert records it, so the registry's commits are exactly the Delta history's data commits.
+
+The two insert workers start together (their JVM start-ups overlap) and are killed one after
+the other.
 """
 
 from __future__ import annotations
@@ -30,8 +38,7 @@ from tests.reliability.conftest import (
     wait_for,
 )
 
-# SIGKILLed worker processes with their own JVMs: ~5 min on 2 cores, in `make test-all`
-pytestmark = pytest.mark.extended
+# SIGKILLed worker processes with their own JVMs, in `make test-all` (the lead moves it into `make test`)
 
 DAY = timedelta(days=1)
 START, END = W.T0, W.T0 + 4 * DAY
@@ -117,3 +124,84 @@ def test_scoring_batch_killed_mid_write_is_all_or_nothing(spark, model_world, wo
     assert first.rows == again.rows == spine.count() == scored.count()
     assert scored.select("event_id").distinct().count() == scored.count()
     assert delta_version(out) == 2
+
+
+# -- inserts killed in their MERGE and between the data commit and the registry commit ------------
+
+FIRST, SECOND = (0, 200), (100, 300)  # the second insert updates keys 100-199 and adds 200-299
+
+
+def expected_rows(*batches: tuple[tuple[int, int], int]) -> list[tuple]:
+    found = {}
+    for (lo, hi), batch in batches:
+        for k in range(lo, hi):
+            found[k] = (k, W.T0.replace(tzinfo=None) + timedelta(hours=k % 24), float(batch), 0)
+    return sorted(found.values())
+
+
+@pytest.fixture(scope="module")
+def killed_inserts(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("killed_inserts")
+    groups, procs = {}, {}
+    for case in ("merge", "registry"):
+        store = FeatureStore(spark, tmp / case / "store")
+        group = store.create_feature_group("events", primary_key="id", event_time="ts", schema=W.INSERT_SCHEMA)
+        group.insert(W.insert_rows(spark, list(range(*FIRST)), 0, 0))
+        groups[case] = group
+        spec = {"root": store.root, "group": "events", "keys": list(SECOND), "batch": 1,
+                "signal": str(tmp / case / "signal")}
+        if case == "merge":
+            spec["conf"] = W.MERGE_CONF
+        else:
+            spec["pause"] = "registry"
+        procs[case] = (start_worker("insert", spec, tmp / case / "worker"), tmp / case / "worker")
+    merge_path = groups["merge"].path
+    proc, folder = procs["merge"]
+    wait_for(lambda: bool(data_files(merge_path) - committed_files(merge_path)), proc, timeout=600,
+             what="the MERGE's first data file", folder=folder, interval=0.002)
+    kill_group(proc)
+    orphans = data_files(merge_path) - committed_files(merge_path)
+    proc, folder = procs["registry"]
+    wait_for(Path(tmp / "registry" / "signal").exists, proc, timeout=600, what="the registry update", folder=folder,
+             interval=0.02)
+    kill_group(proc)
+    return {"groups": groups, "codes": {c: p.returncode for c, (p, _) in procs.items()}, "orphans": orphans}
+
+
+def data_commits(spark, group) -> list[int]:
+    return [h["version"] for h in delta.history(spark, group.path) if h["operation"] in ("MERGE", "WRITE")]
+
+
+def test_insert_killed_inside_its_merge_changes_nothing_and_a_rerun_is_exact(spark, killed_inserts):
+    group = killed_inserts["groups"]["merge"]
+    assert killed_inserts["codes"]["merge"] == -9
+    assert killed_inserts["orphans"]  # the kill landed between "files written" and "commit"
+    assert [h["operation"] for h in delta.history(spark, group.path)] == ["CREATE TABLE", "MERGE"]
+    assert rows(group.read()) == expected_rows((FIRST, 0))
+    assert [c.delta_version for c in group.commits()] == [1] and group.unrecorded_commits() == []
+
+    commit = group.insert(W.insert_rows(spark, list(range(*SECOND)), 0, 1))  # the re-run
+    assert commit.delta_version == 2 and commit.rows == 200
+    assert rows(group.read()) == expected_rows((FIRST, 0), (SECOND, 1))
+    assert [c.delta_version for c in group.commits()] == data_commits(spark, group) == [1, 2]
+    assert not killed_inserts["orphans"] & committed_files(group.path)
+
+
+def test_insert_killed_before_its_registry_row_is_reported_then_reconciled_by_the_rerun(spark, killed_inserts):
+    group = killed_inserts["groups"]["registry"]
+    assert killed_inserts["codes"]["registry"] == -9
+    # the data commit is whole; the registry misses it and says so
+    assert data_commits(spark, group) == [1, 2]
+    assert rows(group.read()) == expected_rows((FIRST, 0), (SECOND, 1))
+    assert [c.delta_version for c in group.commits()] == [1]
+    [missing] = group.unrecorded_commits()
+    assert (missing.delta_version, missing.operation, missing.rows) == (2, "MERGE", 200)
+
+    commit = group.insert(W.insert_rows(spark, list(range(*SECOND)), 0, 1))  # the re-run: same rows again
+    assert commit.delta_version == 3
+    assert rows(group.read()) == expected_rows((FIRST, 0), (SECOND, 1))
+    commits = group.commits()
+    assert [c.delta_version for c in commits] == data_commits(spark, group) == [1, 2, 3]
+    assert [c.metrics.get("engine.reconciled") for c in commits] == [None, "true", None]
+    assert group.unrecorded_commits() == []
+    assert [s.column for s in group.statistics(3).values()] and group.statistics(2) == {}

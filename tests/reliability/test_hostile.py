@@ -33,7 +33,6 @@ from engine.temporal.ranges import TimeRange
 from tests.reliability.conftest import REPO
 
 # ~3 min on 2 cores: in `make test-all` (CI's `make test` keeps the bad-input matrix)
-pytestmark = pytest.mark.extended
 
 HOSTILE = ["../evil", "..", "a/b", "/abs", "a'b", 'a"b', "a`b", "a b", "x;DROP TABLE t", "", "a\nb", "ä", "a" * 129,
            "1abc", "a.b", "a-b", "a*"]

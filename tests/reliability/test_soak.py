@@ -22,7 +22,6 @@ from engine.store.feature_view import FeatureLookup
 from tests.reliability.conftest import data_files
 
 # ~2-3 min on 2 cores: in `make test-all` (CI's `make test` keeps the bad-input matrix)
-pytestmark = pytest.mark.extended
 
 # 20 by default (each insert is a MERGE plus a registry commit, ~2-3 s on 2 cores: 200 alone
 # would take ~10 minutes of the CI budget); FF_SOAK_INSERTS=200 runs the full soak
