@@ -167,12 +167,9 @@ def _validate(
     spine_by: str | Sequence[str] | None,
     tie_breaker: str | Sequence[str] | None,
 ) -> PlanInput:
-    from pyspark.sql import DataFrame
 
-    if not isinstance(events, DataFrame):
-        raise InvalidArgumentError(argument="events", expected="a pyspark DataFrame", found=type(events).__name__)
-    if spine is not None and not isinstance(spine, DataFrame):
-        raise InvalidArgumentError(argument="spine", expected="a pyspark DataFrame or None", found=type(spine).__name__)
+    _checks.require_dataframe(events, argument="events")
+    _checks.require_dataframe(spine, argument="spine", allow_none=True)
     if not isinstance(event_time, str):
         raise InvalidArgumentError(argument="event_time", expected="a column name", found=repr(event_time))
     if spine is None and (spine_time is not None or spine_by is not None):
