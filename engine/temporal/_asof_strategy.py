@@ -46,6 +46,12 @@ def forced(strategy: str) -> Iterator[None]:
         _forced.pop()
 
 
+def forced_strategy() -> str | None:
+    """The strategy a surrounding :func:`forced` block asks for (as-of joins and windows; for
+    windows ``"sweep"`` means the two-block Spark plan), or None."""
+    return _forced[-1] if _forced else None
+
+
 @dataclass(frozen=True)
 class AsofPlan:
     """How one pass of an as-of join will run (one pass per distinct set of spine keys).
