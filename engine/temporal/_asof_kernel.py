@@ -1,11 +1,14 @@
-"""The vectorised as-of strategy: one shuffle by key, then numpy per partition (``mapInArrow``).
+"""The vectorised as-of strategy: one shuffle by key bucket, then numpy per bucket
+(``cogroup().applyInArrow``).
 
-Spark does what it is good at -- distributing rows by key -- and nothing else: the left rows and
-the rows of every right table of the group are unioned into one narrow frame (keys, the time as
-a number, a side tag, and the columns that come out: the left columns and each side's payload
-and tie-breakers, NULL in other sides' rows), hash-partitioned by the keys (one Exchange, no
-sort), and each partition is matched at once by :mod:`engine.temporal._asof_numpy`: a sort of
-the right rows by (key, time, tie order) and a ``searchsorted`` per left row, in native code.
+Spark does what it is good at -- distributing rows by key -- and little else: the left rows
+(keys, the time as a number, the left columns) and the right rows of every table of the group
+(keys, time, payload and tie-breakers; one frame with a side tag when there are several tables)
+are hashed into ``partitions`` buckets of keys; each bucket's two Arrow tables are matched at
+once by :mod:`engine.temporal._asof_numpy`: a sort of the right rows by (key, time) and a
+``searchsorted`` per left row, in native code. Left and right travel as separate tables, so no
+row carries NULL padding for the other side's columns through the Arrow conversion (measured:
+the conversion costs in proportion to the columns, NULL ones included).
 
 Hot keys (backward lookups only) are cut into time slices: a slice is partitioned on its own and
 receives, per right side, the latest right row of the earlier slices of its key (the carried-in
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["kernel_join"]
 
+BUCKET = "__ff_bucket"
+
 
 def kernel_join(
     left: DataFrame,
@@ -42,9 +47,8 @@ def kernel_join(
     keys = [KEY.format(i) for i in range(n_keys)]
     names = iter(f"__ff_c{j}" for j in range(10**9))
     left_cols = {c: next(names) for c in left_payload}
-    parts = [left.select(*keys, TIME, F.lit(0).cast("byte").alias(SIDE),
-                         *[F.col(_q(c)).alias(n) for c, n in left_cols.items()])]
-    sides: list[SideSpec] = []
+    lframe = left.select(*keys, TIME, *[F.col(_q(c)).alias(n) for c, n in left_cols.items()])
+    parts, sides = [], []
     out_names = list(left_cols.values())
     final = [F.col(n).alias(c) for c, n in left_cols.items()]
     for i, side in enumerate(rights):
@@ -53,53 +57,64 @@ def kernel_join(
         frame = side.frame.where(F.col(TIME).isNotNull())
         for key in keys:
             frame = frame.where(F.col(key).isNotNull())
+        tag = [F.lit(i + 1).cast("byte").alias(SIDE)] if len(rights) > 1 else []
         parts.append(frame.select(
-            *keys, TIME, F.lit(i + 1).cast("byte").alias(SIDE),
-            *[F.col(_q(c)).alias(n) for c, n in payload.items()], *[F.col(c).alias(n) for c, n in ties.items()],
+            *keys, TIME, *tag, *[F.col(_q(c)).alias(n) for c, n in payload.items()],
+            *[F.col(c).alias(n) for c, n in ties.items()],
         ))
         sides.append(SideSpec(payload=list(payload.values()), ties=list(ties.values()), direction=side.direction,
                               allow_exact_matches=side.allow_exact_matches, tolerance=side.tolerance))
         out_names += list(payload.values())
         final += [F.col(n).alias(c) for c, n in payload.items()]
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part, allowMissingColumns=True)
+    rframe = parts[0]
+    for part in parts[1:]:  # several tables on these keys: one right frame, other sides' columns NULL
+        rframe = rframe.unionByName(part, allowMissingColumns=True)
 
-    if not keys:
-        union = union.repartition(1)
-    elif hot_slices is not None:
+    if hot_slices is not None:
         if any(side.direction != "backward" for side in rights):
             raise ValueError("hot-key slicing supports backward lookups only")
-        union = _slice(union, hot_slices, keys, sides).repartition(partitions, *keys, SLICE).drop(SLICE)
+        lframe, rframe = _slice(lframe, rframe, hot_slices, keys, sides)
+        by = [*keys, SLICE]
     else:
-        union = union.repartition(partitions, *keys)
+        by = keys
+    # one group per task: the bucket of the keys (and slice), hashed into ``partitions`` buckets
+    bucket = F.pmod(F.hash(*[F.col(c) for c in by]), F.lit(partitions)) if by else F.lit(0)
+    lframe = lframe.withColumn(BUCKET, bucket)
+    rframe = rframe.withColumn(BUCKET, bucket)
 
-    schema = StructType([union.schema[n] for n in out_names])
+    schema = StructType([*[lframe.schema[n] for n in left_cols.values()],
+                         *[rframe.schema[n] for s in sides for n in s.payload]])
     spec = PartitionSpec(keys=keys, left=list(left_cols.values()), sides=sides)
 
-    def run(batches: Any) -> Any:
-        return asof_partition(batches, spec, out_names)
+    def run(left_rows: Any, right_rows: Any) -> Any:
+        return asof_partition(left_rows, right_rows, spec, out_names)
 
-    return union.mapInArrow(run, schema).select(*final)
+    grouped = lframe.groupBy(BUCKET).cogroup(rframe.groupBy(BUCKET))
+    return grouped.applyInArrow(run, schema).select(*final)
 
 
-def _slice(union: DataFrame, hot_slices: DataFrame, keys: list[str], sides: list[SideSpec]) -> DataFrame:
-    """Give every row a time slice (0 for keys that are not hot) and add, for each hot key, slice
-    and right side, the latest right row (greatest time, then tie order) of the earlier slices."""
+def _slice(lframe: DataFrame, rframe: DataFrame, hot_slices: DataFrame, keys: list[str],
+           sides: list[SideSpec]) -> tuple[DataFrame, DataFrame]:
+    """Give every row a time slice (0 for keys that are not hot) and add to the right rows, for
+    each hot key, slice and side, the latest right row (greatest time, then tie order) of the
+    earlier slices: the carried-in row."""
     from pyspark.sql import functions as F
 
-    joined = union.join(F.broadcast(hot_slices), on=keys, how="left")
-    count_le = F.aggregate(F.col(BOUNDS), F.lit(0), lambda acc, b: acc + F.when(F.col(TIME) >= b, 1).otherwise(0))
-    slice_no = F.when(F.col(BOUNDS).isNull() | F.col(TIME).isNull(), F.lit(0)).otherwise(count_le)
-    sliced = joined.withColumn(SLICE, slice_no.cast("int"))
-    result = sliced.drop(BOUNDS)
-    hot = sliced.where(F.col(BOUNDS).isNotNull())
+    def sliced(frame: DataFrame) -> DataFrame:
+        joined = frame.join(F.broadcast(hot_slices), on=keys, how="left")
+        count_le = F.aggregate(F.col(BOUNDS), F.lit(0), lambda acc, b: acc + F.when(F.col(TIME) >= b, 1).otherwise(0))
+        slice_no = F.when(F.col(BOUNDS).isNull() | F.col(TIME).isNull(), F.lit(0)).otherwise(count_le)
+        return joined.withColumn(SLICE, slice_no.cast("int"))
+
+    right = sliced(rframe)
+    result = right.drop(BOUNDS)
+    hot = right.where(F.col(BOUNDS).isNotNull())
     row_cols = [c for c in result.columns if c not in (*keys, SLICE)]
     for i, side in enumerate(sides):
         order = F.struct(F.col(TIME), *[F.col(c) for c in (side.ties or side.payload)])
+        mine = hot.where(F.col(SIDE) == i + 1) if len(sides) > 1 else hot
         last = (
-            hot.where(F.col(SIDE) == i + 1)
-            .groupBy(*keys, SLICE)
+            mine.groupBy(*keys, SLICE)
             .agg(F.max_by(F.struct(*row_cols), order).alias("__ff_row"), F.first(F.size(BOUNDS)).alias("__ff_n"))
             .where(F.col(SLICE) < F.col("__ff_n"))
         )
@@ -109,7 +124,7 @@ def _slice(union: DataFrame, hot_slices: DataFrame, keys: list[str], sides: list
         )
         best = carried.groupBy(*keys, SLICE).agg(F.max_by("__ff_row", "__ff_src").alias("__ff_row"))
         result = result.unionByName(best.select(*keys, SLICE, "__ff_row.*"))
-    return result
+    return sliced(lframe).drop(BOUNDS), result
 
 
 def _q(name: str) -> str:

@@ -1,14 +1,14 @@
-"""The vectorised as-of match of one partition, in numpy over Arrow (no Spark here).
+"""The vectorised as-of match of one bucket of keys, in numpy over Arrow (no Spark here).
 
-A partition holds every row of its keys: the left (spine) rows and the rows of one or several
-right tables, each tagged with its side. The match for one right side:
+A bucket holds every row of its keys: a table of left (spine) rows and a table of the rows of
+one or several right tables (tagged by side). The match for one right side:
 
 1. key columns become one integer code per row (exact: dictionary encoding, NULL -> no code);
-2. times become dense ranks over the partition, so ``(key code, time rank)`` packs into one
-   int64 that sorts like ``(key, time)``;
-3. right rows are sorted by that pair and their tie order (the tie-breaker columns, or the
-   payload columns without one, NULLs lowest) and only the last row of every ``(key, time)`` is
-   kept -- the tie winner;
+2. ``(key code, time)`` packs into one int64 that sorts like the pair (the time offset, or its
+   dense rank when the span would overflow or the time is a float);
+3. right rows are sorted by that value; rows sharing a (key, time) are ordered by their tie
+   order (the tie-breaker columns, or the payload columns without one, NULLs lowest, NaN
+   greatest) and only the last one is kept -- the tie winner;
 4. ``numpy.searchsorted`` of every left row's pair in the right pairs gives the backward
    (greatest ``e <= t``, or ``e < t``) and forward (least ``e >= t``, or ``e > t``) candidate
    in O(log n); a candidate of another key, beyond the tolerance, or of a NULL key/time is no
@@ -20,7 +20,7 @@ Arrow ``take`` each, whatever their types.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,6 @@ import numpy as np
 
 SIDE = "__ff_side"
 TIME = "__ff_t"
-BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -49,23 +48,27 @@ class PartitionSpec:
     sides: Sequence[SideSpec]
 
 
-def key_codes(table: Any, keys: Sequence[str]) -> np.ndarray:
-    """One int64 code per row, equal iff all key columns are equal; -1 where any key is NULL."""
+def key_codes(tables: Sequence[Any], keys: Sequence[str]) -> np.ndarray:
+    """One int64 code per row of the tables (in order), equal iff all key columns are equal;
+    -1 where any key is NULL."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = table.num_rows
+    n = sum(t.num_rows for t in tables)
     code = np.zeros(n, dtype=np.int64)
     null = np.zeros(n, dtype=bool)
-    for key in keys:
-        column = table.column(key)
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    for position, key in enumerate(keys):
+        chunks = [c for t in tables for c in t.column(key).chunks]
+        column = pa.concat_arrays(chunks) if chunks else pa.array([], type=tables[0].schema.field(key).type)
         encoded = pc.dictionary_encode(column, null_encoding="mask")
         width = len(encoded.dictionary) + 1
         null |= encoded.indices.is_null().to_numpy(zero_copy_only=False)
         codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        _, code = np.unique(code * width + codes, return_inverse=True)
-        code = code.astype(np.int64)
+        if position == 0:
+            code = codes  # already dense codes
+        else:
+            _, code = np.unique(code * width + codes, return_inverse=True)
+            code = code.astype(np.int64)
     code[null] = -1
     return code
 
@@ -103,34 +106,67 @@ def _order_rank(table: Any, rows: np.ndarray, columns: Sequence[str]) -> np.ndar
     return rank
 
 
-def match(table: Any, spec: PartitionSpec) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The left row indices and, per right side, the matched row index (-1: no match) of each."""
-    side = table.column(SIDE).to_numpy()
-    code = key_codes(table, spec.keys)
-    t, t_valid = _numbers(table.column(TIME))
-    usable = t_valid & (code >= 0)
-    left_rows = np.flatnonzero(side == 0)
-    _, rank = np.unique(np.where(usable, t, t[usable].min() if usable.any() else 0), return_inverse=True)
-    width = np.int64(rank.max() + 1 if len(rank) else 1)
-    packed = code * width + rank.astype(np.int64)
-    l_ok = usable[left_rows]
-    l_rows = left_rows[l_ok]
+def match(left: Any, right: Any, spec: PartitionSpec) -> list[np.ndarray]:
+    """Per right side: for each left row, the index of its matched row in ``right`` (or -1).
+    ``right`` holds every side's rows, tagged by ``__ff_side`` (1, 2, ...) when there are several."""
+    n_left = left.num_rows
+    code = key_codes([left, right], spec.keys)
+    t_left, ok_left = _numbers(left.column(TIME))
+    t_right, ok_right = _numbers(right.column(TIME))
+    t = np.concatenate((t_left, t_right.astype(t_left.dtype, copy=False)))
+    usable = np.concatenate((ok_left, ok_right)) & (code >= 0)
+    if len(spec.sides) > 1:
+        side = np.concatenate((np.zeros(n_left, dtype=np.int8), right.column(SIDE).to_numpy()))
+    else:
+        side = np.concatenate((np.zeros(n_left, dtype=np.int8), np.ones(right.num_rows, dtype=np.int8)))
+    packed = pack(code, t, usable)
+    l_ok = usable[:n_left]
+    l_rows = np.flatnonzero(l_ok)
     lp = packed[l_rows]
     matches = []
     for i, s in enumerate(spec.sides):
         rows = np.flatnonzero((side == i + 1) & usable)
-        found = np.full(len(left_rows), -1, dtype=np.int64)
+        found = np.full(n_left, -1, dtype=np.int64)
         if len(rows) and len(l_rows):
-            tie = _order_rank(table, rows, s.ties if s.ties else s.payload)
-            order = np.lexsort((tie, packed[rows]))
-            rows = rows[order]
-            rp = packed[rows]
-            last = np.ones(len(rows), dtype=bool)
-            last[:-1] = rp[1:] != rp[:-1]
-            rows, rp = rows[last], rp[last]
-            found[l_ok] = _pick(rows, rp, code, t, l_rows, lp, s)
+            rows, rp = _winners(right, rows, packed, s, n_left)
+            hit = _pick(rows, rp, code, t, l_rows, lp, s)
+            found[l_ok] = np.where(hit >= 0, hit - n_left, -1)
         matches.append(found)
-    return left_rows, matches
+    return matches
+
+
+def pack(code: np.ndarray, t: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """One int64 per row ordering like (key code, time): ``code * span + (t - min)`` when that
+    fits (integer times), else ``code * n + dense time rank``. Only ``usable`` rows are meaningful."""
+    if not usable.any():
+        return np.zeros(len(code), dtype=np.int64)
+    if t.dtype.kind in "iu":
+        lo, hi = int(t[usable].min()), int(t[usable].max())
+        span = hi - lo + 1
+        if (int(code.max()) + 1) * span < 2**62:
+            return code * np.int64(span) + np.where(usable, t - lo, 0).astype(np.int64)
+    _, rank = np.unique(np.where(usable, t, t[usable].min()), return_inverse=True)
+    return code * np.int64(rank.max() + 1) + rank.astype(np.int64)
+
+
+def _winners(right: Any, rows: np.ndarray, packed: np.ndarray, s: SideSpec, n_left: int) -> tuple[np.ndarray, np.ndarray]:
+    """The right rows sorted by (key, time), one per (key, time): the tie winner (greatest tie
+    order). The tie order is computed only for rows that share their (key, time) with another."""
+    order = np.argsort(packed[rows], kind="stable")
+    rows = rows[order]
+    rp = packed[rows]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = rp[1:] != rp[:-1]
+    if not last.all():
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = last[:-1]
+        tied = ~(first & last)  # rows in groups of two or more
+        members = np.flatnonzero(tied)
+        tie = _order_rank(right, rows[members] - n_left, s.ties if s.ties else s.payload)
+        within = np.lexsort((tie, rp[members]))  # groups stay contiguous, greatest tie last
+        rows = rows.copy()
+        rows[members] = rows[members][within]
+    return rows[last], rp[last]
 
 
 def _pick(rows: np.ndarray, rp: np.ndarray, code: np.ndarray, t: np.ndarray, l_rows: np.ndarray,
@@ -161,24 +197,17 @@ def _pick(rows: np.ndarray, rp: np.ndarray, code: np.ndarray, t: np.ndarray, l_r
     return np.where(take_fwd, fwd, back)
 
 
-def asof_partition(batches: Iterator[Any], spec: PartitionSpec, out_names: Sequence[str]) -> Iterator[Any]:
-    """``mapInArrow`` body: all batches of the partition in, the joined left rows out."""
+def asof_partition(left: Any, right: Any, spec: PartitionSpec, out_names: Sequence[str]) -> Any:
+    """``cogroup().applyInArrow`` body: one bucket's left and right rows in, its left rows out
+    with every side's matched payload."""
     import pyarrow as pa
 
-    batches = list(batches)
-    if not batches:
-        return
-    table = pa.Table.from_batches(batches)
-    del batches
-    if table.num_rows == 0:
-        return
-    left_rows, matches = match(table, spec)
-    if len(left_rows) == 0:
-        return
-    picked = pa.array(left_rows)
-    columns = [table.column(c).take(picked) for c in spec.left]
+    if left.num_rows and right.num_rows:
+        matches = match(left, right, spec)
+    else:
+        matches = [np.full(left.num_rows, -1, dtype=np.int64)] * len(spec.sides)
+    columns = [left.column(c) for c in spec.left]
     for s, found in zip(spec.sides, matches, strict=True):
         index = pa.array(found, mask=found < 0)
-        columns.extend(table.column(c).take(index) for c in s.payload)
-    out = pa.Table.from_arrays(columns, names=list(out_names))
-    yield from out.combine_chunks().to_batches(max_chunksize=BATCH_ROWS)
+        columns.extend(right.column(c).take(index) for c in s.payload)
+    return pa.Table.from_arrays(columns, names=list(out_names))

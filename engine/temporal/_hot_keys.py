@@ -1,7 +1,7 @@
 """Hot keys, priced from what is known: plan statistics first, a sampling job only when needed.
 
 A key is *hot* when it owns more rows than one task's share: ``rows(key) > total / partitions``
-(and more than ``hot_key_share * total``). Evenly spread keys are therefore never hot, however
+(and more than ``hot_key_share * total``, and more than :data:`MIN_HOT_ROWS` rows). Evenly spread keys are therefore never hot, however
 few they are (46 keys of equal size on 16 partitions: each is 1/46 < 1/16 of the rows). A hot
 key is cut into about ``rows(key) / (total / partitions) + 1`` time slices (at most 64).
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_ROWS_FOR_SKEW = 2_000_000
+MIN_HOT_ROWS = 100_000  # a key with fewer rows cannot stall a task, whatever its share
 MAX_SLICES = 64
 TOP_KEYS = 64
 
@@ -98,9 +99,10 @@ def find_hot_keys(
         row = counts.agg(F.sum("n").alias("total"), F.max_by(F.struct(*keys, "n"), "n", TOP_KEYS).alias("top")).first()
         total = (row["total"] or 0) if row is not None else 0
         tops = (row["top"] or []) if row is not None else []
+        floor = 0 if limit == 0 else MIN_HOT_ROWS * frac  # in sampled rows
         hot = [
             (tuple(r[k] for k in keys), r["n"] / total) for r in tops
-            if r["n"] > total * limit and all(r[k] is not None for k in keys)
+            if r["n"] > total * limit and r["n"] > floor and all(r[k] is not None for k in keys)
         ]
         if frac == 1.0 or total >= min_sample:
             break

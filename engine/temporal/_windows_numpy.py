@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.temporal._asof_numpy import key_codes
+from engine.temporal._asof_numpy import key_codes, pack
 
 DIRECT_FACTOR = 16  # stddev: direct two-pass when the windows hold <= 16 x the events in all
 
@@ -118,7 +118,7 @@ def aggregate_partition(table: Any, *, keys: Sequence[str], is_event: np.ndarray
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    code = key_codes(table, keys)
+    code = key_codes([table], keys)
     tcol = _arr(table.column("__ff_t"))
     t_ok = tcol.is_valid().to_numpy(zero_copy_only=False)
     t = pc.fill_null(tcol, 0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -126,7 +126,13 @@ def aggregate_partition(table: Any, *, keys: Sequence[str], is_event: np.ndarray
     targets = np.flatnonzero(is_target)
     ev = np.flatnonzero(is_event & usable)
     tie_ranks = [dense_rank(table.column(c).take(pa.array(ev))) for c in ties]
-    order = np.lexsort((*reversed(tie_ranks), t[ev], code[ev])) if len(ev) else np.zeros(0, dtype=np.int64)
+    packed = pack(code[ev], t[ev], np.ones(len(ev), dtype=bool))
+    if not len(ev):
+        order = np.zeros(0, dtype=np.int64)
+    elif tie_ranks:
+        order = np.lexsort((*reversed(tie_ranks), packed))
+    else:
+        order = np.argsort(packed, kind="stable")
     ev = ev[order]
     tie_ranks = [r[order] for r in tie_ranks]
     e_code, e_t = code[ev], t[ev]
@@ -146,12 +152,11 @@ def _bounds(e_code: np.ndarray, e_t: np.ndarray, tg_code: np.ndarray, tg_t: np.n
     if ("bounds", units) in cache:
         return cache[("bounds", units)]
     lo_t = tg_t - np.int64(units)
-    _, rank = np.unique(np.concatenate((e_t, tg_t, lo_t)), return_inverse=True)
-    width = np.int64(rank.max() + 1 if len(rank) else 1)
     n_e, n_t = len(e_t), len(tg_t)
-    packed_e = e_code * width + rank[:n_e]
-    packed_hi = tg_code * width + rank[n_e:n_e + n_t]
-    packed_lo = tg_code * width + rank[n_e + n_t:]
+    usable = np.concatenate((np.ones(n_e, dtype=bool), tg_ok, tg_ok))
+    codes = np.concatenate((e_code, np.where(tg_ok, tg_code, 0), np.where(tg_ok, tg_code, 0)))
+    packed = pack(codes, np.concatenate((e_t, tg_t, lo_t)), usable)
+    packed_e, packed_hi, packed_lo = packed[:n_e], packed[n_e:n_e + n_t], packed[n_e + n_t:]
     hi = np.searchsorted(packed_e, packed_hi, side="right")
     lo = np.searchsorted(packed_e, packed_lo, side="right")
     lo = np.where(tg_ok, lo, 0)
@@ -167,9 +172,11 @@ def _one(table: Any, agg: WindowAgg, ev: np.ndarray, lo: np.ndarray, hi: np.ndar
 
     if agg.column is None:
         return pa.array(hi - lo, type=pa.int64())
-    values = _arr(table.column(agg.column)).take(pa.array(ev))
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    n_prefix = _int_prefix(valid.astype(np.int64))
+    if ("values", agg.column) not in cache:
+        taken = _arr(table.column(agg.column)).take(pa.array(ev))
+        is_valid = taken.is_valid().to_numpy(zero_copy_only=False)
+        cache[("values", agg.column)] = (taken, is_valid, _int_prefix(is_valid.astype(np.int64)))
+    values, valid, n_prefix = cache[("values", agg.column)]
     n = n_prefix[hi] - n_prefix[lo]
     if agg.fn == "count":
         return pa.array(n, type=pa.int64())
@@ -201,7 +208,9 @@ def _one(table: Any, agg: WindowAgg, ev: np.ndarray, lo: np.ndarray, hi: np.ndar
     special, special_value = _specials(x, lo, hi)
     finite = np.where(np.isfinite(x), x, 0.0)
     if agg.fn in ("sum", "mean"):
-        total = _range_sum(_compensated_prefix(finite), lo, hi)
+        if ("prefix", agg.column) not in cache:
+            cache[("prefix", agg.column)] = _compensated_prefix(finite)
+        total = _range_sum(cache[("prefix", agg.column)], lo, hi)
         total = np.where(special, special_value, total)
         result = total if agg.fn == "sum" else total / np.maximum(n, 1)
         return pa.array(result, type=pa.float64(), mask=empty)
