@@ -77,8 +77,16 @@ def kernel_join(
         by = [*keys, SLICE]
     else:
         by = keys
-    # one group per task: the bucket of the keys (and slice), hashed into ``partitions`` buckets
-    bucket = F.pmod(F.hash(*[F.col(c) for c in by]), F.lit(partitions)) if by else F.lit(0)
+    # one group per shuffle partition: the keys (and slice) hashed into ``partitions`` buckets,
+    # each bucket named by a value that Spark's exchange sends to the partition of its own number
+    # (hashing a bucket number again would pile several buckets into some partitions and none
+    # into others)
+    partitions = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or partitions)
+    if by:
+        names_of = F.array(*[F.lit(v) for v in partition_values(partitions)])
+        bucket = F.element_at(names_of, F.pmod(F.hash(*[F.col(c) for c in by]), F.lit(partitions)) + 1)
+    else:
+        bucket = F.lit(0)
     lframe = lframe.withColumn(BUCKET, bucket)
     rframe = rframe.withColumn(BUCKET, bucket)
 
@@ -125,6 +133,36 @@ def _slice(lframe: DataFrame, rframe: DataFrame, hot_slices: DataFrame, keys: li
         best = carried.groupBy(*keys, SLICE).agg(F.max_by("__ff_row", "__ff_src").alias("__ff_row"))
         result = result.unionByName(best.select(*keys, SLICE, "__ff_row.*"))
     return sliced(lframe).drop(BOUNDS), result
+
+
+def _murmur3_int(value: int, seed: int = 42) -> int:
+    """Spark's ``Murmur3_x86_32.hashInt`` (the hash its exchanges partition by), as a signed int."""
+    mask = 0xFFFFFFFF
+
+    def rotl(x: int, r: int) -> int:
+        return ((x << r) | (x >> (32 - r))) & mask
+
+    k1 = (value & mask) * 0xCC9E2D51 & mask
+    k1 = rotl(k1, 15) * 0x1B873593 & mask
+    h1 = rotl(seed ^ k1, 13)
+    h1 = (h1 * 5 + 0xE6546B64) & mask
+    h1 ^= 4
+    h1 ^= h1 >> 16
+    h1 = h1 * 0x85EBCA6B & mask
+    h1 ^= h1 >> 13
+    h1 = h1 * 0xC2B2AE35 & mask
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 & 0x80000000 else h1
+
+
+def partition_values(partitions: int) -> list[int]:
+    """For each partition ``p`` of an exchange into ``partitions``, an int that Spark hashes there."""
+    found: dict[int, int] = {}
+    value = 0
+    while len(found) < partitions:
+        found.setdefault(_murmur3_int(value) % partitions, value)
+        value += 1
+    return [found[p] for p in range(partitions)]
 
 
 def _q(name: str) -> str:

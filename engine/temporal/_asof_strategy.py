@@ -141,13 +141,16 @@ def _kernel_blocker(left: DataFrame, n_keys: int, rights: Sequence[RightSide]) -
 def choose(
     left: DataFrame,
     left_input: DataFrame,
+    left_keys: DataFrame,
     right_inputs: Sequence[DataFrame],
     spine_keys: Sequence[str],
     rights: Sequence[RightSide],
     *,
     hot_key_share: float | None,
 ) -> Choice:
-    """The plan of one pass; runs the hot-key sampling job when the rule above asks for it."""
+    """The plan of one pass; runs the hot-key sampling job when the rule above asks for it.
+    ``left_input`` is the user's spine (for its size), ``left_keys`` its key and time columns
+    (for the sampling job), ``left`` the renamed frame the pass joins."""
     n_keys = len(spine_keys)
     left_rows = estimated_rows(left_input)
     right_estimates = [estimated_rows(r) for r in right_inputs]
@@ -178,7 +181,7 @@ def choose(
     elif hot_key_share != 0 and total is not None and total < MIN_ROWS_FOR_SKEW:
         check = f"not looked for (~{total:,} rows estimated, below {MIN_ROWS_FOR_SKEW:,}: no key can stall a task)"
     else:
-        hot_slices, hot_keys = find_hot_keys(left, rights, n_keys, share=hot_key_share, partitions=partitions)
+        hot_slices, hot_keys = find_hot_keys(left_keys, rights, n_keys, share=hot_key_share, partitions=partitions)
         why = "forced (hot_key_share=0)" if hot_key_share == 0 else (
             "size unknown" if total is None else f"~{total:,} rows estimated")
         check = f"sampled ({why}): {len(hot_keys)} hot key(s) above one task's share of the rows"

@@ -206,7 +206,8 @@ def asof_join_many(
     result = left
     for group in _many_groups(left, lookups, on=on):
         result = _execute(_join_group(
-            result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share
+            result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share,
+            spine=left,
         ))
     return result
 
@@ -292,8 +293,11 @@ def _join_group(
     *,
     by_argument: str,
     hot_key_share: float | None,
+    spine: DataFrame | None = None,
 ) -> _Pass:
-    """Validate one group of lookups sharing the spine keys and plan their one pass."""
+    """Validate one group of lookups sharing the spine keys and plan their one pass. ``spine``:
+    the original spine when ``left`` is an earlier pass's result (sizes and hot keys are judged
+    on it, so planning never runs the earlier passes)."""
     from pyspark.sql import functions as F
 
     for col in [*left.columns, *[c for lookup, _ in group for c in lookup.right.columns]]:
@@ -350,7 +354,12 @@ def _join_group(
                 allow_exact_matches=lookup.allow_exact_matches, tolerance=tolerance,
             )
         )
-    choice = choose(left_frame, left, [lookup.right for lookup, _ in group], l_by, rights, hot_key_share=hot_key_share)
+    spine = left if spine is None else spine
+    spine_keys = spine.select(
+        *[F.col(_q(c)).alias(KEY.format(i)) for i, c in enumerate(l_by)], to_number(spine, left_on).alias(TIME)
+    )
+    choice = choose(left_frame, spine, spine_keys, [lookup.right for lookup, _ in group], l_by, rights,
+                    hot_key_share=hot_key_share)
     return _Pass(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, choice.plan, choice.hot_slices)
 
 
