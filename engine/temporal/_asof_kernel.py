@@ -42,7 +42,7 @@ def kernel_join(
 ) -> DataFrame:
     """Same inputs and result as :func:`engine.temporal._asof_sweep.sweep`."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StructType
+    from pyspark.sql.types import StructField, StructType
 
     keys = [KEY.format(i) for i in range(n_keys)]
     names = iter(f"__ff_c{j}" for j in range(10**9))
@@ -51,23 +51,38 @@ def kernel_join(
     parts, sides = [], []
     out_names = list(left_cols.values())
     final = [F.col(n).alias(c) for c, n in left_cols.items()]
+    shared: list[tuple[str, Any]] = []  # the right frame's columns: (name, type), shared by sides
     for i, side in enumerate(rights):
-        payload = {c: next(names) for c in side.payload}
-        ties = {c: next(names) for c in side.tie_breaker}
+        used: set[str] = set()
+
+        def column_for(c: str, side: RightSide = side, used: set[str] = used) -> str:
+            """A right-frame column of c's type not yet used by this side (tables of one key set
+            share columns instead of padding each other's with NULLs)."""
+            dtype = side.frame.schema[c].dataType
+            name = next((n for n, t in shared if t == dtype and n not in used), None)
+            if name is None:
+                name = next(names)
+                shared.append((name, dtype))
+            used.add(name)
+            return name
+
+        payload = {c: column_for(c) for c in side.payload}
+        ties = {c: column_for(c) for c in side.tie_breaker}
         frame = side.frame.where(F.col(TIME).isNotNull())
         for key in keys:
             frame = frame.where(F.col(key).isNotNull())
         tag = [F.lit(i + 1).cast("byte").alias(SIDE)] if len(rights) > 1 else []
         parts.append(frame.select(
             *keys, TIME, *tag, *[F.col(_q(c)).alias(n) for c, n in payload.items()],
-            *[F.col(c).alias(n) for c, n in ties.items()],
+            *[F.col(_q(c)).alias(n) for c, n in ties.items()],
         ))
         sides.append(SideSpec(payload=list(payload.values()), ties=list(ties.values()), direction=side.direction,
                               allow_exact_matches=side.allow_exact_matches, tolerance=side.tolerance))
-        out_names += list(payload.values())
-        final += [F.col(n).alias(c) for c, n in payload.items()]
+        outs = [f"__ff_o{i}_{j}" for j in range(len(payload))]
+        out_names += outs
+        final += [F.col(o).alias(c) for o, c in zip(outs, payload, strict=True)]
     rframe = parts[0]
-    for part in parts[1:]:  # several tables on these keys: one right frame, other sides' columns NULL
+    for part in parts[1:]:  # several tables on these keys: one right frame
         rframe = rframe.unionByName(part, allowMissingColumns=True)
 
     if hot_slices is not None:
@@ -77,11 +92,11 @@ def kernel_join(
         by = [*keys, SLICE]
     else:
         by = keys
-    # one group per shuffle partition: the keys (and slice) hashed into ``partitions`` buckets,
+    # one group per shuffle partition (``partitions`` is the session's shuffle partitions, the
+    # count the cogroup's exchanges use): the keys (and slice) hashed into ``partitions`` buckets,
     # each bucket named by a value that Spark's exchange sends to the partition of its own number
     # (hashing a bucket number again would pile several buckets into some partitions and none
     # into others)
-    partitions = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or partitions)
     if by:
         names_of = F.array(*[F.lit(v) for v in partition_values(partitions)])
         bucket = F.element_at(names_of, F.pmod(F.hash(*[F.col(c) for c in by]), F.lit(partitions)) + 1)
@@ -91,7 +106,8 @@ def kernel_join(
     rframe = rframe.withColumn(BUCKET, bucket)
 
     schema = StructType([*[lframe.schema[n] for n in left_cols.values()],
-                         *[rframe.schema[n] for s in sides for n in s.payload]])
+                         *[StructField(o, rframe.schema[n].dataType, True)
+                           for o, n in zip(out_names[len(left_cols):], [n for s in sides for n in s.payload], strict=True)]])
     spec = PartitionSpec(keys=keys, left=list(left_cols.values()), sides=sides)
 
     def run(left_rows: Any, right_rows: Any) -> Any:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.temporal._hot_keys import MIN_ROWS_FOR_SKEW, HotKey, estimated_rows, find_hot_keys, partitions_for
+from engine.temporal._hot_keys import MIN_ROWS_FOR_SKEW, HotKey, estimated_rows, find_hot_keys
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -156,8 +156,8 @@ def choose(
     right_estimates = [estimated_rows(r) for r in right_inputs]
     right_rows = None if any(r is None for r in right_estimates) else sum(r or 0 for r in right_estimates)
     total = None if left_rows is None or right_rows is None else left_rows + right_rows
-    configured = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
-    partitions = partitions_for(total, configured)
+    # both strategies shuffle into the session's shuffle partitions (the kernel: one key bucket each)
+    partitions = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
 
     blocker = _kernel_blocker(left, n_keys, rights)
     if _forced:
