@@ -34,6 +34,7 @@ from typing import Any
 from benchmarks import verify
 from benchmarks.asof_plans import ASOF_PLANS
 from benchmarks.datagen import SIZES, DataPaths, ensure_data
+from benchmarks.machine import machine_info
 from benchmarks.many_plans import MANY_PLANS
 from benchmarks.plan import Plan
 from benchmarks.window_plans import EVENT_WINDOW_PLANS, WINDOW_PLANS
@@ -278,45 +279,6 @@ def measure(bench: str, plan: Plan, paths: DataPaths, reference: Path, *, repeat
             spark: SparkHolder) -> dict[str, Any]:
     """Time one plan (see :func:`measure_all`)."""
     return measure_all(bench, [plan], paths, reference, repeats=repeats, timeout_s=timeout_s, spark=spark)[plan.name]
-
-
-# ---------------------------------------------------------------- machine facts
-
-
-def machine_info() -> dict[str, Any]:
-    import platform
-    import subprocess
-    from importlib import metadata
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    try:
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60).stderr.splitlines()[0]
-    except Exception:
-        java = "unknown"
-    versions = {}
-    for dist in ("pyspark", "delta-spark", "dbl-tempo", "feast", "duckdb", "pandas", "polars", "numpy", "pyarrow"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "cores": os.cpu_count(), "memory_gib": mem_gib, "cpu": cpu, "java": java,
-        "python": platform.python_version(), "os": platform.platform(), "versions": versions,
-    }
 
 
 # ---------------------------------------------------------------- the run
