@@ -34,14 +34,16 @@ from typing import Any
 from benchmarks import verify
 from benchmarks.asof_plans import ASOF_PLANS
 from benchmarks.datagen import SIZES, DataPaths, ensure_data
+from benchmarks.machine import machine_info
+from benchmarks.many_plans import MANY_PLANS
 from benchmarks.plan import Plan
-from benchmarks.window_plans import WINDOW_PLANS
+from benchmarks.window_plans import EVENT_WINDOW_PLANS, WINDOW_PLANS
 
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 SHUFFLE_PARTITIONS = 16  # tuned on local[2]: see README.md ("Settings")
 DRIVER_MEMORY = "12g"
-BENCHES = {"asof": ASOF_PLANS, "windows": WINDOW_PLANS}
+BENCHES = {"asof": ASOF_PLANS, "many": MANY_PLANS, "windows": WINDOW_PLANS, "windows_events": EVENT_WINDOW_PLANS}
 
 
 def log(message: str) -> None:
@@ -180,6 +182,13 @@ def _run_local(plan: Plan, paths: DataPaths, out: Path) -> float:
 def _verify(bench: str, plan: Plan, out: Path, reference: Path) -> verify.VerifyResult:
     if bench == "asof":
         return verify.verify_asof(out, reference, plan.output)
+    if bench == "many":  # every table's columns against the one-table reference
+        checks = [verify.verify_asof(out, reference, cols) for cols in plan.outputs]
+        bad = [c for c in checks if not c.ok]
+        detail = f"identical for all {len(checks)} tables" if not bad else bad[0].detail
+        return verify.VerifyResult(not bad, checks[0].rows, detail)
+    if bench == "windows_events":
+        return verify.verify_windows(out, reference, ids=("key", "ts"))
     return verify.verify_windows(out, reference, spine_id=plan.output.spine_id)
 
 
@@ -190,6 +199,7 @@ def _run_once(bench: str, plan: Plan, paths: DataPaths, entry: dict[str, Any], i
     out = paths.folder / "out" / f"{bench}_{plan.name}"
     shutil.rmtree(out, ignore_errors=True)
     session = spark.get() if plan.kind == "spark" else None
+    load_before = os.getloadavg()[0]
     try:
         if plan.kind == "spark":
             seconds = _run_spark(session, plan, paths, out, timeout_s)
@@ -220,7 +230,9 @@ def _run_once(bench: str, plan: Plan, paths: DataPaths, entry: dict[str, Any], i
             except Exception as err:
                 log(f"{tag}: could not reset the session ({type(err).__name__})")
         gc.collect()
-    log(f"{tag} run {i}/{repeats}: {seconds:.1f}s")
+    load = round((load_before + os.getloadavg()[0]) / 2, 1)
+    entry.setdefault("load", []).append(load)
+    log(f"{tag} run {i}/{repeats}: {seconds:.1f}s (load average {load})")
     if i == 1:
         check = _verify(bench, plan, out, reference)
         entry["rows"] = check.rows
@@ -269,45 +281,6 @@ def measure(bench: str, plan: Plan, paths: DataPaths, reference: Path, *, repeat
     return measure_all(bench, [plan], paths, reference, repeats=repeats, timeout_s=timeout_s, spark=spark)[plan.name]
 
 
-# ---------------------------------------------------------------- machine facts
-
-
-def machine_info() -> dict[str, Any]:
-    import platform
-    import subprocess
-    from importlib import metadata
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    try:
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60).stderr.splitlines()[0]
-    except Exception:
-        java = "unknown"
-    versions = {}
-    for dist in ("pyspark", "delta-spark", "dbl-tempo", "feast", "duckdb", "pandas", "polars", "numpy", "pyarrow"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "cores": os.cpu_count(), "memory_gib": mem_gib, "cpu": cpu, "java": java,
-        "python": platform.python_version(), "os": platform.platform(), "versions": versions,
-    }
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -322,10 +295,12 @@ def _save_results(path: Path, results: dict[str, Any]) -> None:
 
 
 def _reference(bench: str, paths: DataPaths) -> Path:
-    out = paths.folder / f"reference_{bench}.parquet"
+    kind = "asof" if bench == "many" else bench
+    out = paths.folder / f"reference_{kind}.parquet"
     if not out.exists():
         started = time.perf_counter()
-        build = verify.asof_reference if bench == "asof" else verify.windows_reference
+        build = {"asof": verify.asof_reference, "windows": verify.windows_reference,
+                 "windows_events": verify.windows_events_reference}[kind]
         rows = build(paths.features, paths.spine, out)
         log(f"[{bench}/{paths.size.name}] DuckDB reference: {rows:,} rows in {time.perf_counter() - started:.1f}s")
     return out
@@ -347,7 +322,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per plan (median reported; default 3)")
     parser.add_argument("--plans", default="", help="comma list of plan names, or bench:name (default: all); "
                         f"as-of: {', '.join(ASOF_PLANS)}; windows: {', '.join(WINDOW_PLANS)}")
-    parser.add_argument("--bench", default="asof,windows", help="asof, windows or both (default both)")
+    parser.add_argument("--bench", default="asof,windows",
+                        help=f"comma list of {', '.join(BENCHES)} (default asof,windows)")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="cancel a run after this many seconds")
     parser.add_argument("--shuffle-partitions", type=int, default=SHUFFLE_PARTITIONS)
     parser.add_argument("--results", type=Path, default=RESULTS_JSON, help="JSON file the results are merged into")
@@ -362,7 +338,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for bench in args.benches:
         if bench not in BENCHES:
             parser.error(f"unknown bench {bench!r}; choose from {', '.join(BENCHES)}")
-    known = set(ASOF_PLANS) | set(WINDOW_PLANS) | {f"{b}:{n}" for b, plans in BENCHES.items() for n in plans}
+    known = {n for plans in BENCHES.values() for n in plans} | {f"{b}:{n}" for b, plans in BENCHES.items() for n in plans}
     for name in args.plan_names:
         if name not in known:
             parser.error(f"unknown plan {name!r}; choose from {', '.join(sorted(known))}")

@@ -37,6 +37,23 @@ def _engine(spark, features: Path, spine: Path):
     return asof_join(spark.read.parquet(str(spine)), spark.read.parquet(str(features)), on="ts", by="key")
 
 
+def _engine_sweep(spark, features: Path, spine: Path):
+    """The engine's previous strategy (union + window sweep), forced: the kernel's reference."""
+    from engine.temporal import asof_join
+    from engine.temporal._asof_strategy import forced
+
+    with forced("sweep"):
+        return asof_join(spark.read.parquet(str(spine)), spark.read.parquet(str(features)), on="ts", by="key")
+
+
+def _sweep_missing() -> str | None:
+    try:
+        from engine.temporal._asof_strategy import forced  # noqa: F401
+    except Exception as err:
+        return f"engine: no strategy switch ({type(err).__name__})"
+    return None
+
+
 def _engine_no_hot_check(spark, features: Path, spine: Path):
     from engine.temporal import asof_join
 
@@ -205,6 +222,10 @@ ASOF_PLANS: dict[str, Plan] = {
         Plan(
             "engine", "engine asof_join", "spark", "this engine",
             OutputColumns(matched_ts="ts_right"), build=_engine, available=lambda: _engine_missing("asof_join"),
+        ),
+        Plan(
+            "engine_sweep", "engine asof_join, union + window sweep strategy (previous default)", "spark",
+            "this engine", OutputColumns(matched_ts="ts_right"), build=_engine_sweep, available=_sweep_missing,
         ),
         Plan(
             "engine_no_hot_check", "engine asof_join, hot_key_share=None (diagnostic)", "spark", "this engine",

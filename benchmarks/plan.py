@@ -25,3 +25,4 @@ class Plan:
     run: Callable[[Path, Path, Path], None] | None = None  # local: (features, spine, out_dir)
     available: Callable[[], str | None] = lambda: None
     after: Callable[[Any], None] | None = None  # spark: undo session changes the peer made
+    outputs: tuple[OutputColumns, ...] = ()  # several lookups: each one's columns (the "many" bench)

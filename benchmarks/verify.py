@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["OutputColumns", "VerifyResult", "asof_reference", "verify_asof", "verify_windows", "windows_reference"]
+__all__ = [
+    "OutputColumns", "VerifyResult", "asof_reference", "verify_asof", "verify_windows", "windows_events_reference",
+    "windows_reference",
+]
 
 WINDOWS_DAYS = (7, 30)
 
@@ -116,12 +119,39 @@ def windows_reference(features: Path, spine: Path, out: Path) -> int:
     return con.execute(f"SELECT count(*) FROM {_parquet(out)}").fetchone()[0]
 
 
-def verify_windows(output: Path, reference: Path, *, spine_id: str = "spine_id") -> VerifyResult:
+EVENTS_WINDOWS_SQL = """
+SELECT s.key, s.ts,
+{aggs}
+FROM {features} s LEFT JOIN {features} e
+  ON e.key = s.key AND e.ts <= s.ts AND e.ts > s.ts - INTERVAL {widest} DAY
+GROUP BY s.key, s.ts
+"""
+
+
+def windows_events_reference(features: Path, spine: Path, out: Path) -> int:
+    """The reference of windows evaluated at every event (no spine): (key, ts) identify an event."""
+    aggs = []
+    for days in WINDOWS_DAYS:
+        mean, count = window_columns(days)
+        inside = f"e.ts > s.ts - INTERVAL {days} DAY"
+        aggs.append(f"  avg(CASE WHEN {inside} THEN e.f1 END) AS {mean}")
+        aggs.append(f"  count(CASE WHEN {inside} THEN 1 END) AS {count}")
+    sql = EVENTS_WINDOWS_SQL.format(aggs=",\n".join(aggs), features=_parquet(features), widest=max(WINDOWS_DAYS))
     con = _connect()
+    con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet)")
+    return con.execute(f"SELECT count(*) FROM {_parquet(out)}").fetchone()[0]
+
+
+def verify_windows(output: Path, reference: Path, *, spine_id: str = "spine_id",
+                   ids: tuple[str, ...] | None = None) -> VerifyResult:
+    """``ids``: the columns identifying a row in both (default: the spine id)."""
+    con = _connect()
+    id_cols = ids or (spine_id,)
     n_got = con.execute(f"SELECT count(*) FROM {_parquet(output)}").fetchone()[0]
     n_want = con.execute(f"SELECT count(*) FROM {_parquet(reference)}").fetchone()[0]
+    listed = ", ".join(f'"{c}"' for c in id_cols)
     dup = con.execute(
-        f'SELECT count(*) FROM (SELECT "{spine_id}" FROM {_parquet(output)} GROUP BY 1 HAVING count(*) > 1)'
+        f'SELECT count(*) FROM (SELECT {listed} FROM {_parquet(output)} GROUP BY ALL HAVING count(*) > 1)'
     ).fetchone()[0]
     checks = []
     for days in WINDOWS_DAYS:
@@ -130,10 +160,11 @@ def verify_windows(output: Path, reference: Path, *, spine_id: str = "spine_id")
         checks.append(
             f"(g.{mean} IS NULL) <> (w.{mean} IS NULL) OR abs(g.{mean} - w.{mean}) > 1e-9 * greatest(1.0, abs(w.{mean}))"
         )
+    on = " AND ".join(f'g."{c}" = w.{"spine_id" if ids is None else c}' for c in id_cols)
     bad = con.execute(
         f"""SELECT count(*) FROM {_parquet(reference)} w
-        LEFT JOIN {_parquet(output)} g ON g."{spine_id}" = w.spine_id
-        WHERE g."{spine_id}" IS NULL OR {' OR '.join(checks)}"""
+        LEFT JOIN {_parquet(output)} g ON {on}
+        WHERE g."{id_cols[0]}" IS NULL OR {' OR '.join(checks)}"""
     ).fetchone()[0]
     ok = n_got == n_want and dup == 0 and bad == 0
     detail = "identical" if ok else f"rows {n_got} vs reference {n_want}; {dup} duplicated spine ids, {bad} rows differ"

@@ -10,12 +10,18 @@ from typing import Any
 
 from engine.temporal.ranges import TimeRange
 
-__all__ = ["Agg", "AsofLookup", "TimeRange", "asof_join", "asof_join_many", "window_aggregates"]
+__all__ = [
+    "Agg", "AsofLookup", "AsofPlan", "TimeRange", "asof_join", "asof_join_many", "explain_asof", "explain_asof_many",
+    "window_aggregates",
+]
 
 _LAZY = {
     "asof_join": "engine.temporal.asof",
     "asof_join_many": "engine.temporal.asof",
     "AsofLookup": "engine.temporal.asof",
+    "AsofPlan": "engine.temporal.asof",
+    "explain_asof": "engine.temporal.asof",
+    "explain_asof_many": "engine.temporal.asof",
     "window_aggregates": "engine.temporal.windows",
     "Agg": "engine.temporal.windows",
 }

@@ -16,7 +16,11 @@ Forward joins are backward joins on the negated time; nearest computes both and 
 
 Hot keys (backward lookups only) are split into time slices, so no single task holds a hot key's
 whole history: the window partitions by (keys, slice), and every slice receives, per right table,
-the latest right row of the earlier slices of its key as one carried-in row.
+the latest right row of the earlier slices of its key as one carried-in row (the slices come
+from :mod:`engine.temporal._hot_keys`).
+
+This is the fallback strategy (types the vectorised kernel does not take) and the reference the
+kernel is tested against.
 """
 
 from __future__ import annotations
@@ -194,66 +198,6 @@ def _pick(candidates: list[Column], tolerance: float | int | None) -> Column:
         return within(candidates[0])
     back, fwd = (within(c) for c in candidates)
     return F.when(back.isNull(), fwd).when(fwd.isNull(), back).when(distance(fwd) < distance(back), fwd).otherwise(back)
-
-
-def find_hot_keys(
-    left: DataFrame,
-    rights: Sequence[RightSide],
-    n_keys: int,
-    *,
-    share: float,
-    max_slices: int = 64,
-    fraction: float = 0.02,
-    min_sample: int = 20_000,
-) -> DataFrame | None:
-    """Keys owning more than ``share`` of all rows (left + right), with time slice bounds.
-
-    One sampling job counts rows per key (exact counts when the sample is too small to trust);
-    only when a key is hot does a second job compute time quantiles, for the hot keys alone.
-    Returns a tiny DataFrame of key columns and ``__ff_bounds`` for :func:`sweep`, or None.
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType
-
-    keys = [KEY.format(i) for i in range(n_keys)]
-    both = left.select(*keys, TIME)
-    for right in rights:
-        both = both.unionByName(right.frame.select(*keys, TIME))
-    both = both.where(F.col(TIME).isNotNull())
-    hot: list[Any] = []
-    for frac in (fraction, 1.0):
-        sample = both.sample(fraction=frac, seed=17) if frac < 1.0 else both
-        counts = sample.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"))
-        everything = Window.partitionBy()
-        ranked = counts.select(*keys, "n", F.sum("n").over(everything).alias("total"), F.max("n").over(everything).alias("top"))
-        # the biggest key always comes back, so the sample size is known even when none is hot
-        top = ranked.where((F.col("n") > F.col("total") * share) | (F.col("n") == F.col("top")))
-        rows = top.collect()
-        total = rows[0]["total"] if rows else 0
-        hot = [r for r in rows if r["n"] > total * share and all(r[k] is not None for k in keys)]
-        if frac == 1.0 or total >= min_sample:
-            break
-    if not hot:
-        return None
-    grid = [i / max_slices for i in range(1, max_slices)]
-    wanted = left.sparkSession.createDataFrame([(*[r[k] for k in keys], r["n"] / r["total"]) for r in hot],
-                                               left.select(*keys).schema.add("__ff_share", "double"))
-    quantiles = (
-        both.join(F.broadcast(wanted), on=keys)
-        .groupBy(*keys)
-        .agg(F.first("__ff_share").alias("share"), F.percentile_approx(TIME, grid, 1000).alias("q"))
-        .collect()
-    )
-    sliced = []
-    for row in quantiles:
-        goal = max_slices if share == 0 else row["share"] / share + 1
-        slices = min(max_slices, max(2, int(goal)))
-        step = max_slices / slices
-        bounds = sorted({row["q"][round(step * j) - 1] for j in range(1, slices)})
-        sliced.append((*[row[k] for k in keys], bounds))
-    schema = left.select(*keys).schema.add(BOUNDS, ArrayType(left.schema[TIME].dataType))
-    return left.sparkSession.createDataFrame(sliced, schema)
 
 
 def _q(name: str) -> str:

@@ -27,6 +27,25 @@ def as_list(value: str | Sequence[str] | None, *, argument: str) -> list[str]:
     raise InvalidArgumentError(argument=argument, expected="a column name or a list of column names", found=repr(value))
 
 
+def require_dataframe(value: object, *, argument: str, allow_none: bool = False) -> None:
+    """``value`` must be a Spark DataFrame (classic or Connect); a feature group or a pandas frame
+    gets a hint on how to pass its rows."""
+    from pyspark.sql import DataFrame
+
+    if isinstance(value, DataFrame) or (allow_none and value is None):
+        return
+    kind = type(value)
+    found = f"{kind.__module__}.{kind.__qualname__}"
+    hint = ""
+    if kind.__name__ in ("FeatureGroup", "FeatureView") and callable(getattr(value, "read", None)):
+        hint = f"Pass the group's rows: `{argument}=group.read()` (or `group.read(as_of_version=...)`)."
+    elif kind.__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
+        hint = f"Convert it first: `{argument}=spark.createDataFrame(frame)`."
+    raise InvalidArgumentError(
+        argument=argument, expected="a pyspark.sql.DataFrame" + (" or None" if allow_none else ""), found=found, hint=hint
+    )
+
+
 def require_columns(df: DataFrame, columns: Sequence[str], *, argument: str, side: str) -> None:
     available = df.columns
     for column in columns:

@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError
 from engine.temporal import _checks
-from engine.temporal._asof_sweep import KEY, TIME, RightSide, find_hot_keys, sweep
+from engine.temporal._asof_strategy import AsofPlan, choose
+from engine.temporal._asof_sweep import KEY, TIME, RightSide, sweep
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["AsofLookup", "asof_join", "asof_join_many"]
+__all__ = ["AsofLookup", "AsofPlan", "asof_join", "asof_join_many", "explain_asof", "explain_asof_many"]
 
 DIRECTIONS = ("backward", "forward", "nearest")
 HOT_KEY_SHARE = 0.02
@@ -92,10 +93,54 @@ def asof_join(
     the contract). Same parameters and result rows as ``pandas.merge_asof``; inputs need not be
     sorted. All arguments are checked against the schemas before any Spark job runs.
 
-    ``hot_key_share``: for backward joins, keys owning more than this share of all rows are
-    split into time slices so one key's history is not one task's work (found with one small
-    sampling job); ``None`` turns the detection off (and the join stays fully lazy).
+    ``hot_key_share``: for backward joins, a key owning more than one task's share of all rows
+    (and more than this share) is split into time slices so one key's history is not one task's
+    work; on inputs estimated at two million rows or more one small sampling job finds such keys
+    (smaller inputs need none); ``None`` turns the detection off (the join stays fully lazy),
+    ``0`` slices every key. :func:`explain_asof` shows the strategy, hot keys and task sizes.
     """
+    return _execute(_asof_join_group(
+        left, right, on=on, left_on=left_on, right_on=right_on, by=by, left_by=left_by, right_by=right_by,
+        tolerance=tolerance, direction=direction, allow_exact_matches=allow_exact_matches, tie_breaker=tie_breaker,
+        suffixes=suffixes, hot_key_share=hot_key_share,
+    ))
+
+
+def explain_asof(
+    left: DataFrame,
+    right: DataFrame,
+    *,
+    on: str | None = None,
+    left_on: str | None = None,
+    right_on: str | None = None,
+    by: str | Sequence[str] | None = None,
+    left_by: str | Sequence[str] | None = None,
+    right_by: str | Sequence[str] | None = None,
+    tolerance: timedelta | float | int | None = None,
+    direction: str = "backward",
+    allow_exact_matches: bool = True,
+    tie_breaker: str | Sequence[str] | None = None,
+    suffixes: tuple[str, str] = ("", "_right"),
+    hot_key_share: float | None = HOT_KEY_SHARE,
+) -> AsofPlan:
+    """How :func:`asof_join` with the same arguments would run, without running the join: the
+    strategy and why, estimated rows per task, hot keys and their time slices (finding those may
+    run the same small sampling job the join would). ``print()`` it for a readable summary."""
+    return _asof_join_group(
+        left, right, on=on, left_on=left_on, right_on=right_on, by=by, left_by=left_by, right_by=right_by,
+        tolerance=tolerance, direction=direction, allow_exact_matches=allow_exact_matches, tie_breaker=tie_breaker,
+        suffixes=suffixes, hot_key_share=hot_key_share,
+    ).plan
+
+
+def _asof_join_group(
+    left: DataFrame, right: DataFrame, *, on: str | None, left_on: str | None, right_on: str | None,
+    by: str | Sequence[str] | None, left_by: str | Sequence[str] | None, right_by: str | Sequence[str] | None,
+    tolerance: timedelta | float | int | None, direction: str, allow_exact_matches: bool,
+    tie_breaker: str | Sequence[str] | None, suffixes: tuple[str, str], hot_key_share: float | None,
+) -> _Pass:
+    _checks.require_dataframe(left, argument="left")
+    _checks.require_dataframe(right, argument="right")
     l_on, r_on = _resolve_on(on, left_on, right_on)
     if by is not None and (left_by is not None or right_by is not None):
         raise InvalidArgumentError(
@@ -158,12 +203,38 @@ def asof_join_many(
     entity pays for the spine once. Lookups on other keys take one more pass per key set.
     Output: the spine's columns, then each lookup's features (``prefix + name``) and its time.
     """
+    result = left
+    for group in _many_groups(left, lookups, on=on):
+        result = _execute(_join_group(
+            result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share,
+            spine=left,
+        ))
+    return result
+
+
+def explain_asof_many(
+    left: DataFrame, lookups: Sequence[AsofLookup], *, on: str, hot_key_share: float | None = HOT_KEY_SHARE
+) -> tuple[AsofPlan, ...]:
+    """How :func:`asof_join_many` would run: one :class:`AsofPlan` per pass (per spine key set)."""
+    plans = []
+    for group in _many_groups(left, lookups, on=on):
+        plans.append(_join_group(left, on, group, {c: c for c in left.columns}, by_argument="left_by",
+                                 hot_key_share=hot_key_share).plan)
+    return tuple(plans)
+
+
+def _many_groups(
+    left: DataFrame, lookups: Sequence[AsofLookup], *, on: str
+) -> list[list[tuple[AsofLookup, dict[str, str]]]]:
+    """Validate the lookups and group them by spine key columns (one pass per group)."""
+    _checks.require_dataframe(left, argument="left")
     if not isinstance(lookups, (list, tuple)) or not lookups or not all(isinstance(x, AsofLookup) for x in lookups):
         raise InvalidArgumentError(argument="lookups", expected="a non-empty list of AsofLookup", found=repr(lookups))
     _checks.require_columns(left, [on], argument="on", side="left")
     groups: dict[tuple[str, ...], list[tuple[AsofLookup, dict[str, str]]]] = {}
     taken = set(left.columns)
     for i, lookup in enumerate(lookups):
+        _checks.require_dataframe(lookup.right, argument=f"lookups[{i}].right")
         r_by = _checks.as_list(lookup.by, argument=f"lookups[{i}].by")
         l_by = _checks.as_list(lookup.left_by, argument=f"lookups[{i}].left_by") if lookup.left_by is not None else r_by
         _checks.require_columns(left, l_by, argument=f"lookups[{i}].left_by", side="left")
@@ -191,12 +262,7 @@ def asof_join_many(
             tie_breaker=lookup.tie_breaker, prefix=lookup.prefix, time_alias=lookup.time_alias,
         )
         groups.setdefault(tuple(l_by), []).append((fixed, names))
-    result = left
-    for group in groups.values():
-        result = _join_group(
-            result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share
-        )
-    return result
+    return list(groups.values())
 
 
 def _resolve_on(on: str | None, left_on: str | None, right_on: str | None) -> tuple[str, str]:
@@ -227,8 +293,11 @@ def _join_group(
     *,
     by_argument: str,
     hot_key_share: float | None,
-) -> DataFrame:
-    """Validate one group of lookups sharing the spine keys, then sweep them in one pass."""
+    spine: DataFrame | None = None,
+) -> _Pass:
+    """Validate one group of lookups sharing the spine keys and plan their one pass. ``spine``:
+    the original spine when ``left`` is an earlier pass's result (sizes and hot keys are judged
+    on it, so planning never runs the earlier passes)."""
     from pyspark.sql import functions as F
 
     for col in [*left.columns, *[c for lookup, _ in group for c in lookup.right.columns]]:
@@ -285,10 +354,34 @@ def _join_group(
                 allow_exact_matches=lookup.allow_exact_matches, tolerance=tolerance,
             )
         )
-    hot = None
-    if hot_key_share is not None and l_by and all(side.direction == "backward" for side in rights):
-        hot = find_hot_keys(left_frame, rights, len(l_by), share=hot_key_share)
-    return sweep(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, hot_slices=hot)
+    spine = left if spine is None else spine
+    spine_keys = spine.select(
+        *[F.col(_q(c)).alias(KEY.format(i)) for i, c in enumerate(l_by)], to_number(spine, left_on).alias(TIME)
+    )
+    choice = choose(left_frame, spine, spine_keys, [lookup.right for lookup, _ in group], l_by, rights,
+                    hot_key_share=hot_key_share)
+    return _Pass(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, choice.plan, choice.hot_slices)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One planned pass: the renamed frames, the plan, and the hot-key slices (or None)."""
+
+    left: DataFrame
+    left_payload: list[str]
+    n_keys: int
+    rights: list[RightSide]
+    plan: AsofPlan
+    hot_slices: DataFrame | None
+
+
+def _execute(p: _Pass) -> DataFrame:
+    if p.plan.strategy == "kernel":
+        from engine.temporal._asof_kernel import kernel_join
+
+        return kernel_join(p.left, p.left_payload, p.n_keys, p.rights, partitions=p.plan.partitions,
+                           hot_slices=p.hot_slices)
+    return sweep(p.left, p.left_payload, p.n_keys, p.rights, hot_slices=p.hot_slices)
 
 
 def _q(name: str) -> str:

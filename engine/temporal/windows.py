@@ -148,7 +148,27 @@ def window_aggregates(
         len(plan_input.aggs), len({a.units for a in plan_input.aggs}), plan_input.event_keys, plan_input.kind,
         spine is not None,
     )
-    return build_plan(plan_input)
+    return _strategy_plan(plan_input)
+
+
+def _strategy_plan(p: PlanInput) -> DataFrame:
+    """The vectorised kernel (one key shuffle, numpy per partition) unless its types rule it out
+    (or a test forces the Spark two-block plan); see ``_windows_kernel``."""
+    from engine.temporal._asof_strategy import forced_strategy
+    from engine.temporal._hot_keys import estimated_rows, partitions_for
+    from engine.temporal._windows_kernel import kernel_blocker, kernel_plan
+
+    blocker = kernel_blocker(p)
+    strategy = forced_strategy() or ("sweep" if blocker else "kernel")
+    if strategy == "kernel" and blocker:
+        raise ValueError(f"the window kernel cannot compute this: {blocker}")
+    log.debug("window_aggregates strategy: %s%s", strategy, f" ({blocker})" if blocker else "")
+    if strategy == "sweep":
+        return build_plan(p)
+    rows = [estimated_rows(df) for df in (p.events, p.spine) if df is not None]
+    total = None if any(r is None for r in rows) else sum(r or 0 for r in rows)
+    configured = int(p.events.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    return kernel_plan(p, partitions=partitions_for(total, configured))
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,12 +187,9 @@ def _validate(
     spine_by: str | Sequence[str] | None,
     tie_breaker: str | Sequence[str] | None,
 ) -> PlanInput:
-    from pyspark.sql import DataFrame
 
-    if not isinstance(events, DataFrame):
-        raise InvalidArgumentError(argument="events", expected="a pyspark DataFrame", found=type(events).__name__)
-    if spine is not None and not isinstance(spine, DataFrame):
-        raise InvalidArgumentError(argument="spine", expected="a pyspark DataFrame or None", found=type(spine).__name__)
+    _checks.require_dataframe(events, argument="events")
+    _checks.require_dataframe(spine, argument="spine", allow_none=True)
     if not isinstance(event_time, str):
         raise InvalidArgumentError(argument="event_time", expected="a column name", found=repr(event_time))
     if spine is None and (spine_time is not None or spine_by is not None):

@@ -133,10 +133,17 @@ def test_many_lookups_share_one_spine_shuffle(spark):
         spark.createDataFrame([(f"k{k}", minutes(i), float(i)) for k in range(100)], "k string, ts timestamp, v double")
         for i in range(4)
     ]
-    out = asof_join_many(spine, [AsofLookup(t, on="ts", by="k", prefix=f"g{i}_") for i, t in enumerate(tables)], on="ts")
+    lookups = [AsofLookup(t, on="ts", by="k", prefix=f"g{i}_") for i, t in enumerate(tables)]
+    out = asof_join_many(spine, lookups, on="ts")
     plan = out._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("Exchange hashpartitioning") == 1
+    # the kernel: one Exchange of the spine and one of the four tables together (cogroup)
+    assert plan.count("Exchange hashpartitioning") == 2 and "FlatMapCoGroupsInArrow" in plan, plan
     assert {r["g3_v"] for r in out.collect()} == {3.0}
+    from engine.temporal._asof_strategy import forced
+
+    with forced("sweep"):  # the sweep: one Exchange of everything
+        plan = asof_join_many(spine, lookups, on="ts")._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange hashpartitioning") == 1
 
 
 def test_hot_key_is_sliced_and_exact(spark):

@@ -159,10 +159,22 @@ def test_default_names_and_labels() -> None:
     assert Agg("v", "sum", 3, name="custom").output_name == "custom"
 
 
-def test_plan_is_one_shuffle_and_running_frames_only(spark) -> None:
-    """One exchange for all windows, and no sliding frame (which Spark re-aggregates per row)."""
+def test_kernel_plan_is_one_shuffle_and_no_window_operator(spark) -> None:
+    """The default (vectorised) strategy: one exchange for all windows, computed in Arrow batches."""
     case = GOLDEN["several_windows_at_once"]
     plan = _run_case(spark, case)._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange hashpartitioning") == 1, plan
+    assert "MapInArrow" in plan and "Window [" not in plan, plan
+
+
+def test_plan_is_one_shuffle_and_running_frames_only(spark) -> None:
+    """The Spark fallback plan: one exchange for all windows, and no sliding frame (which Spark
+    re-aggregates per row)."""
+    from engine.temporal._asof_strategy import forced
+
+    case = GOLDEN["several_windows_at_once"]
+    with forced("sweep"):
+        plan = _run_case(spark, case)._jdf.queryExecution().executedPlan().toString()
     assert plan.count("Exchange hashpartitioning") == 1, plan
     assert "specifiedwindowframe(RangeFrame" not in plan, plan  # no RANGE frames at all
     frames = [part.split(",")[0] for part in plan.split("specifiedwindowframe(RowFrame, ")[1:]]
