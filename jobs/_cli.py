@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from engine.config import parse_instant
-from engine.errors import EngineError, InvalidArgumentError
+from engine.errors import EngineError, InvalidArgumentError, TimeRangeError
 from engine.redaction import SecretFilter, register_secrets, scrub, secret_values
 
 log = logging.getLogger("jobs")
@@ -112,8 +112,10 @@ def run(description: str, body: Body, argv: list[str] | None, *, time_range: boo
         register_secrets(secret_values({"set": args.set, "spark_conf": args.spark_conf}))
         repo = load_repository(args.repo, overrides=args.set)
         if time_range:
-            instant(args.start, "start")
-            instant(args.end, "end")
+            start, end = instant(args.start, "start"), instant(args.end, "end")
+            if start is not None and end is not None and start >= end:  # refused now, not after the JVM started
+                raise TimeRangeError(argument="--start/--end", expected="--start before --end (a forward range)",
+                                     start=args.start, end=args.end)
         if check is not None:
             check(args, repo)
         overrides = _spark_conf(args.spark_conf)

@@ -224,6 +224,15 @@ def _describe(model: Any, flavor: str, task: str | None, classes: Sequence[Any] 
 
         if not hasattr(model, "predict"):
             raise InvalidArgumentError(argument="model", expected="a fitted scikit-learn estimator", found=type(model).__name__)
+        if hasattr(model, "fit"):  # sklearn's own NotFittedError would come from inside the MLflow run
+            from sklearn.exceptions import NotFittedError
+            from sklearn.utils.validation import check_is_fitted
+
+            try:
+                check_is_fitted(model)
+            except NotFittedError:
+                raise InvalidArgumentError(argument="model", expected="a fitted scikit-learn estimator",
+                                           found=f"an unfitted {type(model).__name__}", hint="Call fit() first.") from None
         if is_classifier(model):
             found = [_plain(c) for c in getattr(model, "classes_", [])]
             task = task or ("binary" if len(found) == 2 else "multiclass")

@@ -88,7 +88,8 @@ def ingest(fs: FeatureStore, repo: Repository, source: str, *, only_missing: boo
     frame = loader(fs.spark, inputs, **spec.options)
     if not hasattr(frame, "schema") or not hasattr(frame, "write"):
         raise ConfigError(source=str(repo.folder / REPO_FILE), key=f"sources.{source}.loader",
-                          expected="a function returning a Spark DataFrame", found=type(frame).__name__)
+                          expected="a function returning a Spark DataFrame",
+                          found=f"{type(frame).__module__}.{type(frame).__qualname__} from {spec.loader}")
     version = delta.overwrite(fs.spark, path, frame)
     rows = delta.read(fs.spark, path, version=version).count()
     if spec.inputs:

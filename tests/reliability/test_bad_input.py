@@ -1,8 +1,10 @@
 """The bad-input matrix: one table-driven test across the public API.
 
 Each case is one mistake a user makes -- in the temporal core, feature groups, pipelines, feature
-views, training datasets, scoring, the jobs' command lines and YAML configs. For every case the
-test asserts:
+views, training datasets, scoring, feature repositories (loading, plan/apply and the runners),
+bring-your-own models (log_model, resolve_model, predict), the jobs' command lines and YAML configs.
+Nothing here trains: a log_model mistake is refused by its checks before any MLflow run. For every
+case the test asserts:
 
 * the exact :mod:`engine.errors` class (jobs: exit code 2 and a one-line ``FAILED: [ERROR_CLASS]``);
 * that the message names the offending argument / column / key AND the value found;
@@ -81,7 +83,7 @@ def ctx(spark, model_world) -> dict[str, Any]:
     (repo / "feature_repo.yaml").write_text(REPO_YAML.format(root=fs.root, raw=raw, schema=OUTPUT))
     return {"spark": spark, "fs": fs, "raw": raw, "pipeline": pipeline, "sensor": fs.get_feature_group("sensor"),
             "view": model_world["view"], "predictions": predictions, "tmp": tmp, "repo": str(repo),
-            "scored_at": model_world["scored_at"], "roots": [str(tmp)]}
+            "scored_at": model_world["scored_at"], "roots": [str(tmp)], "dataset": model_world["dataset"]}
 
 
 REPO_YAML = """
@@ -206,6 +208,129 @@ def repo_apply(c: dict[str, Any], overrides: dict[str, Any]) -> Any:
     from engine.repository import apply
 
     return apply(c["fs"], repo_with(c, "", overrides))
+
+
+# The objects model_world registered (group sensor, view alarm), declared as a repository would,
+# so plan finds them unchanged; a training config, a scoring job and a monitoring job over them.
+WORLD_YAML = """
+feature_groups:
+  sensor: {primary_key: [device], event_time: at, schema: "device INT, at TIMESTAMP, level DOUBLE", statistics: false}
+views:
+  alarm:
+    spine_time: ts
+    labels: [alarm]
+    lookups: [{feature_group: sensor, prefix: s_, keys: {device: device}, lookback: 2h}]
+training:
+  t:
+    view: alarm
+    model: {family: sklearn_logreg, search_space: {C: {dist: choice, options: [1.0]}}}
+    split: {train: {start: 2013-01-01, end: 2013-01-03}, validation: {start: 2013-01-04, end: 2013-01-06}}
+scoring:
+  s: {model: "models:/alarm@champion", spine: events, output: predictions_s}
+monitoring:
+  m: {scoring: s, reference: t}
+"""
+
+PANDAS_LOADER = """
+import pandas as pd
+
+
+def rows(spark, inputs):
+    return pd.DataFrame({"user": ["u1"], "amount": [1.0]})  # a pandas frame, not a Spark DataFrame
+"""
+
+
+def repo_files(c: dict[str, Any], folder_name: str, files: dict[str, str], *, main_extra: str = "",
+               overrides: dict[str, Any] | None = None, main: str | None = None) -> Any:
+    """A repository in its own folder: the base feature_repo.yaml (+ ``main_extra``, or ``main``
+    instead) and ``files`` beside it (included YAML, Python modules)."""
+    from engine.repository import load_repository
+
+    folder = Path(c["tmp"]) / folder_name
+    folder.mkdir(exist_ok=True)
+    base = (Path(c["repo"]) / "feature_repo.yaml").read_text()
+    (folder / "feature_repo.yaml").write_text(main if main is not None else base + main_extra)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return load_repository(folder, overrides=[f"{k}={v}" for k, v in (overrides or {}).items()])
+
+
+def world_repo(c: dict[str, Any], overrides: dict[str, Any] | None = None, extra: str = "") -> Any:
+    """The base repository including WORLD_YAML (+ ``extra`` definitions in a second include)."""
+    files = {"world.yaml": WORLD_YAML, "extra.yaml": extra or "{}\n"}
+    return repo_files(c, "repo_world", files, main_extra="include: [world.yaml, extra.yaml]\n", overrides=overrides)
+
+
+def repo_run(runner: str, c: dict[str, Any], name: str, overrides: dict[str, Any] | None = None, extra: str = "",
+             **kwargs: Any) -> Any:
+    import engine.repository as repository
+
+    return getattr(repository, runner)(c["fs"], world_repo(c, overrides, extra), name, **kwargs)
+
+
+class ConstantModel:
+    """A pyfunc-style model (``predict(context, frame)``): the user's own scoring rule."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return [0.5] * len(model_input)
+
+
+def log(c: dict[str, Any], model: Any = None, **kwargs: Any) -> Any:
+    from engine.pipelines.models import log_model
+
+    args = {"training_set": c["dataset"], "flavor": "pyfunc", "store": c["fs"], **kwargs}
+    return log_model(model if model is not None else ConstantModel(), **args)
+
+
+def unfitted_spark_estimator(c: dict[str, Any]) -> Any:
+    from pyspark.ml.classification import LogisticRegression
+
+    return LogisticRegression(featuresCol="features", labelCol="alarm")
+
+
+def unfitted_sklearn_pipeline(c: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression())
+
+
+def string_label_spine(c: dict[str, Any]) -> Any:
+    return (c["view"], frame(c, [(1, 1, naive(5), "yes")], "event_id LONG, device INT, ts TIMESTAMP, alarm STRING"))
+
+
+def resolved_predict(c: dict[str, Any], features: list[str]) -> Any:
+    from engine.pipelines.inference import predict, resolve_model
+
+    model = resolve_model("models:/alarm@champion", store=c["fs"])
+    return predict(c["spark"], model, c["dataset"].read("validation"), features)
+
+
+def repo_ingest(c: dict[str, Any], source: str, files: dict[str, str], overrides: dict[str, Any]) -> Any:
+    from engine.repository import ingest
+
+    return ingest(c["fs"], repo_files(c, f"repo_{source}", files, overrides=overrides), source)
+
+
+def model_inputs(c: dict[str, Any], features: list[str]) -> Any:
+    from engine.pipelines.models import as_model_inputs
+
+    return as_model_inputs(c["dataset"].read("train"), features, label="alarm")
+
+
+def resolve(c: dict[str, Any], uri: str) -> Any:
+    from engine.pipelines.inference import resolve_model
+
+    return resolve_model(uri, store=c["fs"])
+
+
+def score_frame(c: dict[str, Any], **kwargs: Any) -> Any:
+    """score_batch returning a DataFrame (no write unless output, batch_id and scored_at are given)."""
+    from engine.pipelines.inference import score_batch
+
+    spine = scoring_spine(c["spark"], devices=1, hours=1)
+    return score_batch(c["spark"], "models:/alarm@champion", spine, **{"store": c["fs"], **kwargs})
 
 
 def yaml_file(c: dict[str, Any], name: str, text: str) -> str:
@@ -361,6 +486,154 @@ CASES: list[tuple[str, Case, type[EngineError], list[str]]] = [
     ("repo-backfill-backwards", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--set",
                                               "pipelines.sums.backfill.start=2024-02-01"), ConfigError,
      ["pipelines.sums.backfill", "start < end"]),
+    ("repo-duplicate-across-include", lambda c: repo_files(
+        c, "repo_dup", {"more.yaml": f"feature_groups:\n  sums: {{primary_key: [user], event_time: ts, schema: '{OUTPUT}'}}\n"},
+        main_extra="include: [more.yaml]\n"),
+     ConfigError, ["more.yaml", "feature_groups.sums", "also defined in", "feature_repo.yaml"]),
+    ("repo-missing-include", lambda c: repo_files(c, "repo_noinc", {}, main_extra="include: [groups.yaml]\n"),
+     ConfigError, ["groups.yaml", "no such file"]),
+    ("repo-include-sets-store", lambda c: repo_files(c, "repo_incstore", {"more.yaml": "store: {root: elsewhere}\n"},
+                                                     main_extra="include: [more.yaml]\n"),
+     ConfigError, ["more.yaml", "store", "only definitions"]),
+    ("repo-without-store", lambda c: repo_files(c, "repo_nostore", {}, main="project: p\nfeature_groups: {}\n"),
+     ConfigError, ["store", "nothing (missing)"]),
+    ("repo-unsafe-definition-name", lambda c: repo_with(c, "views:\n  big-orders: {spine_time: ts}\n"),
+     UnsafeNameError, ["views (name)", "big-orders"]),
+    ("repo-view-key-typo", lambda c: world_repo(c, extra="views:\n  v: {spine_time: ts, lokups: []}\n"),
+     ConfigError, ["views.v.lokups", "an unknown key"]),
+    ("repo-lookup-key-typo", lambda c: world_repo(c, extra="views:\n  v: {spine_time: ts, lookups: [{feature_group: sensor, "
+                                                  "lookbak: 2h}]}\n"),
+     ConfigError, ["lookbak", "an unknown key"]),
+    ("repo-training-key-typo", lambda c: world_repo(c, {"training.t.splt": "{kind: random}"}), ConfigError,
+     ["training.t.splt", "an unknown key"]),
+    ("repo-split-key-typo", lambda c: world_repo(c, {"training.t.split.min_gapp": "2h"}), ConfigError,
+     ["training.t.split.min_gapp", "an unknown key"]),
+    ("repo-scoring-key-typo", lambda c: world_repo(c, {"scoring.s.passtrough": "[event_id]"}), ConfigError,
+     ["scoring.s.passtrough", "an unknown key"]),
+    ("repo-training-unknown-view", lambda c: world_repo(c, {"training.t.view": "alarms"}), ConfigError,
+     ["training.t.view", "'alarms'", "['alarm']"]),
+    ("repo-monitoring-unknown-scoring", lambda c: world_repo(c, {"monitoring.m.scoring": "nightly"}), ConfigError,
+     ["monitoring.m.scoring", "'nightly'", "['s']"]),
+    ("repo-split-validation-before-train", lambda c: repo_run(
+        "build_training_data", c, "t", {"training.t.split.validation.start": "2012-12-01",
+                                        "training.t.split.validation.end": "2012-12-20"}),
+     TimeRangeError, ["split.validation", "2012-12-01T00:00:00+00:00", "2013-01-03T00:00:00+00:00"]),
+    ("repo-split-gap-below-lookback", lambda c: repo_run(
+        "build_training_data", c, "t", {"training.t.split.validation.start": "'2013-01-03T01:00:00'"}),
+     TimeRangeError, ["split.validation", "2:00:00", "2013-01-03T01:00:00+00:00", "gap of 1:00:00"]),
+    ("repo-split-range-backwards", lambda c: repo_run("build_training_data", c, "t", {"training.t.split.train.end": "2012-12-01"}),
+     ConfigError, ["training.t.split.train", "start < end", "2012-12-01"]),
+    ("repo-view-not-applied", lambda c: repo_run("build_training_data", c, "t2", extra=(
+        "views:\n  alarm2: {spine_time: ts, labels: [alarm], lookups: [{feature_group: sensor}]}\n"
+        "training:\n  t2: {view: alarm2, model: {family: sklearn_logreg}, split: {kind: random}}\n")),
+     NotFoundError, ["feature view", "alarm2", "create", "jobs.apply"]),
+    ("repo-pipeline-not-applied", lambda c: repo_run("backfill", c, "sums"), NotFoundError,
+     ["pipeline", "sums", "create", "jobs.apply"]),
+    ("repo-train-before-build", lambda c: repo_run("train", c, "t"), NotFoundError,
+     ["training dataset", "'t'", "jobs.build_training_data"]),
+    ("repo-monitor-before-build", lambda c: repo_run("monitor", c, "m", scored_at=c["scored_at"]), NotFoundError,
+     ["training dataset", "'t'", "jobs.build_training_data"]),
+    ("repo-train-unknown-family", lambda c: repo_run("train", c, "t", {"training.t.model.family": "xgboost"}), ConfigError,
+     ["training.t.model", "family", "'xgboost'"]),
+    ("repo-scoring-unknown-alias", lambda c: repo_run("score", c, "s", {"scoring.s.model": "models:/alarm@staging"},
+                                                      scored_at=c["scored_at"]),
+     NotFoundError, ["model alias", "models:/alarm@staging", "['champion']"]),
+    ("repo-scoring-batch-backwards", lambda c: repo_run(
+        "score", c, "s", {"scoring.s.batches": "[{start: 2013-01-05, end: 2013-01-02}]"}, scored_at=c["scored_at"]),
+     ConfigError, ["scoring.s.batches[0]", "start < end", "2013-01-05"]),
+    ("repo-on-demand-not-importable", lambda c: repo_plan(c, {"views": "{v: {spine_time: ts, lookups: [{feature_group: sums}], "
+                                                              "on_demand: [{name: ratio, function: 'tests.nowhere:ratio', "
+                                                              "inputs: [amount_sum_1d]}]}}"}),
+     InvalidArgumentError, ["views.v.on_demand[ratio].function", "tests.nowhere:ratio"]),
+    ("repo-sql-pipeline-also-transform", lambda c: repo_with(c, "", {"pipelines.sums.sql": "'SELECT * FROM {events}'"}),
+     ConfigError, ["pipelines.sums", "exactly one of transform or sql", "tests.reliability._workers:rolling_sum"]),
+    ("repo-loader-returns-pandas", lambda c: repo_ingest(c, "raw_rows", {"pandas_loader.py": PANDAS_LOADER},
+                                                         {"sources.raw_rows": "{loader: 'pandas_loader:rows'}"}),
+     ConfigError, ["sources.raw_rows.loader", "a Spark DataFrame", "pandas.core.frame.DataFrame"]),
+    # -- bring your own model
+    ("model-unknown-flavor", lambda c: log(c, flavor="xgboost"), InvalidArgumentError, ["flavor", "'xgboost'", "pyfunc"]),
+    ("model-training-set-is-a-dataframe", lambda c: log(c, training_set=c["dataset"].read("train"), task="binary",
+                                                       classes=[0, 1]),
+     InvalidArgumentError, ["training_set", "DataFrame"]),
+    ("model-training-set-reversed", lambda c: log(c, training_set=(labelled_spine(c), c["view"]), task="binary",
+                                                 classes=[0, 1]),
+     InvalidArgumentError, ["training_set", "tuple"]),
+    ("model-pyfunc-without-task", lambda c: log(c), InvalidArgumentError, ["task", "None", "not readable"]),
+    ("model-pyfunc-without-classes", lambda c: log(c, task="binary"), InvalidArgumentError,
+     ["classes", "None", "'binary'"]),
+    ("model-binary-three-classes", lambda c: log(c, task="binary", classes=[0, 1, 2]), InvalidArgumentError,
+     ["classes", "[0, 1, 2]"]),
+    ("model-unknown-task", lambda c: log(c, task="ranking"), InvalidArgumentError, ["task", "'ranking'"]),
+    ("model-feature-not-in-training-set", lambda c: log(c, features=["s_lvl"], task="binary", classes=[0, 1]),
+     ColumnNotFoundError, ["features", "s_lvl"]),
+    ("model-feature-not-from-view", lambda c: log(c, features=["event_id"], task="binary", classes=[0, 1]),
+     InvalidArgumentError, ["features", "event_id", "not looked up by the view"]),
+    ("model-label-not-in-view", lambda c: log(c, label="tag", task="binary", classes=[0, 1]), InvalidArgumentError,
+     ["label", "'tag'", "['alarm']"]),
+    ("model-label-wrong-type", lambda c: log(c, training_set=string_label_spine(c), task="regression"), ColumnTypeError,
+     ["label", "alarm", "regression", "string"]),
+    ("model-spark-estimator-not-fitted", lambda c: log(c, unfitted_spark_estimator(c), flavor="spark"),
+     InvalidArgumentError, ["model", "PipelineModel", "LogisticRegression"]),
+    ("model-sklearn-not-fitted", lambda c: log(c, unfitted_sklearn_pipeline(c), flavor="sklearn"), InvalidArgumentError,
+     ["model", "unfitted Pipeline", "fit()"]),
+    ("model-unsafe-registered-name", lambda c: log(c, task="binary", classes=[0, 1], registered_name="alarm model"),
+     InvalidArgumentError, ["registered_name", "'alarm model'"]),
+    ("model-reserved-alias", lambda c: log(c, task="binary", classes=[0, 1], registered_name="alarm", alias="latest"),
+     InvalidArgumentError, ["alias", "'latest'"]),
+    ("model-inputs-missing-feature", lambda c: model_inputs(c, ["s_lvl"]), ColumnNotFoundError, ["features", "s_lvl"]),
+    ("model-predict-other-features", lambda c: resolved_predict(c, ["s_level", "device"]), InvalidArgumentError,
+     ["features", "'device'", "the model's inputs"]),
+    ("model-uri-without-scheme", lambda c: resolve(c, "alarm@champion"), InvalidArgumentError,
+     ["model_uri", "'alarm@champion'"]),
+    ("score-unknown-alias", lambda c: score(c, model="models:/alarm@staging"), NotFoundError,
+     ["models:/alarm@staging", "['champion']", "sqlite"]),
+    ("score-unknown-version", lambda c: score(c, model="models:/alarm/99"), NotFoundError,
+     ["models:/alarm/99", "[1]"]),
+    ("score-passthrough-a-string", lambda c: score_frame(c, passthrough="tag"), InvalidArgumentError,
+     ["passthrough", "'tag'"]),
+    ("score-output-without-batch-id", lambda c: score_frame(c, output=c["predictions"]), InvalidArgumentError,
+     ["batch_id", "['output'] without ['batch_id', 'scored_at']"]),
+    ("score-missing-passthrough", lambda c: score(c, scoring_spine(c["spark"], devices=1, hours=1).drop("tag")),
+     ColumnNotFoundError, ["spine", "tag"]),
+    # -- the generic jobs' command lines
+    ("job-build-without-training", lambda c: job("build_training_data", "--repo", c["repo"]), InvalidArgumentError,
+     ["command line", "--training"]),
+    ("job-train-without-training", lambda c: job("train", "--repo", c["repo"]), InvalidArgumentError,
+     ["command line", "--training"]),
+    ("job-monitor-without-monitoring", lambda c: job("monitor", "--repo", c["repo"]), InvalidArgumentError,
+     ["command line", "--monitoring"]),
+    ("job-build-unknown-training", lambda c: job("build_training_data", "--repo", c["repo"], "--training", "logreg"),
+     NotFoundError, ["training config", "'logreg'", "--training"]),
+    ("job-unknown-monitoring", lambda c: job("monitor", "--repo", c["repo"], "--monitoring", "drift"), NotFoundError,
+     ["monitoring job", "'drift'", "[]"]),
+    ("job-train-dataset-version-not-int", lambda c: job("train", "--repo", c["repo"], "--training", "t",
+                                                        "--dataset-version", "latest"),
+     InvalidArgumentError, ["--dataset-version", "'latest'"]),
+    ("job-ingest-without-source", lambda c: job("ingest", "--repo", c["repo"]), InvalidArgumentError,
+     ["--source/--all", "--source None"]),
+    ("job-ingest-unknown-source", lambda c: job("ingest", "--repo", c["repo"], "--source", "evnts"), NotFoundError,
+     ["source", "'evnts'", "['events']"]),
+    ("job-backfill-pipeline-and-all", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums", "--all"),
+     InvalidArgumentError, ["--pipeline/--all", "--all True"]),
+    ("job-backfill-start-after-end", lambda c: job("feature_backfill", "--repo", c["repo"], "--pipeline", "sums",
+                                                   "--start", "2024-02-01", "--end", "2024-01-01"),
+     TimeRangeError, ["--start/--end", "start=2024-02-01", "end=2024-01-01"]),
+    ("job-score-start-after-end", lambda c: job("score_batch", "--repo", c["repo"], "--model", "models:/alarm@champion",
+                                                "--spine", "events", "--output", "p", "--start", "2013-01-02",
+                                                "--end", "2013-01-02"),
+     TimeRangeError, ["--start/--end", "start=2013-01-02", "end=2013-01-02"]),
+    ("job-score-start-without-end", lambda c: job("score_batch", "--repo", c["repo"], "--model", "models:/alarm@champion",
+                                                  "--spine", "events", "--output", "p", "--start", "2013-01-02"),
+     InvalidArgumentError, ["--start/--end", "both or neither", "2013-01-02, None"]),
+    ("job-score-model-without-output", lambda c: job("score_batch", "--repo", c["repo"], "--model", "models:/alarm@champion",
+                                                     "--spine", "events"),
+     InvalidArgumentError, ["--scoring", "--output None"]),
+    ("job-spark-conf-without-equals", lambda c: job("plan", "--repo", c["repo"], "--spark-conf", "spark.executor.memory"),
+     InvalidArgumentError, ["--spark-conf", "'spark.executor.memory'", "key=value"]),
+    ("job-run-with-range", lambda c: job("run", "--repo", c["repo"], "--start", "2024-01-01"), InvalidArgumentError,
+     ["command line", "--start 2024-01-01"]),
+    ("job-apply-bad-override", lambda c: job("apply", "--repo", c["repo"], "--set", "feature_groups.sums.version=first"),
+     ConfigError, ["feature_groups.sums.version", "'first'"]),
     # -- YAML configs
     ("yaml-training-unknown-key", lambda c: training_yaml(c, LOGREG + "max_eval: 3\n"), ConfigError, ["max_eval", "an unknown key"]),
     ("yaml-training-wrong-type", lambda c: training_yaml(c, LOGREG + "max_evals: ten\n"), ConfigError, ["max_evals", "'ten'"]),
@@ -395,6 +668,7 @@ def test_bad_input_is_refused_with_a_clear_error_and_nothing_written(ctx, case, 
 
 
 def test_the_matrix_is_wide():
-    assert len(CASES) >= 30 and len({name for name, *_ in CASES}) == len(CASES)
+    assert len(CASES) >= 85 and len({name for name, *_ in CASES}) == len(CASES)
     areas = {name.split("-")[0] for name, *_ in CASES}
-    assert areas >= {"asof", "window", "group", "insert", "pipeline", "view", "dataset", "score", "job", "yaml"}
+    assert areas >= {"asof", "window", "group", "insert", "pipeline", "view", "dataset", "score", "job", "yaml", "repo",
+                     "model"}
