@@ -155,7 +155,7 @@ def test_own_sklearn_classifier_is_logged_with_lineage_and_scored(world: Any, by
     assert info.metadata["feature_view"]["name"] == "acct"
     assert info.metadata["training_dataset"]["source_versions"] == dataset.source_versions
     assert info.metadata["feature_factory"]["classes"] == [0, 1]
-    edges = {(str(e.src), str(e.dst)) for e in fs.lineage("acct")}
+    edges = {(str(e.src), str(e.dst)) for e in fs.lineage("feature_view:acct")}
     assert (str(dataset.node), f"model:byo_sklearn@v{logged.registration.version}") in edges
 
     scored, pdf = _scored(world, "models:/byo_sklearn@champion")

@@ -78,7 +78,9 @@ def test_model_is_registered_with_lineage(world):
     version = MlflowClient().get_model_version("alarm", reg.version)
     assert version.tags["feature_view"] == "alarm" and version.tags["training_dataset_version"] == "1"
     assert version.tags["source.sensor:v1"] == str(world["dataset"].source_versions["sensor:v1"])
-    edges = {(str(e.src), str(e.dst)) for e in world["fs"].lineage("alarm")}
+    with pytest.raises(InvalidArgumentError, match="feature_view:alarm"):  # a bare name of two kinds
+        world["fs"].lineage("alarm")
+    edges = {(str(e.src), str(e.dst)) for e in world["fs"].lineage("feature_view:alarm")}
     assert ("training_dataset:alarm_v1@v1", f"model:alarm@v{reg.version}") in edges
     assert ("feature_group:sensor@v1", "feature_view:alarm@v1") in edges
 

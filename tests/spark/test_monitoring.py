@@ -341,7 +341,12 @@ def test_empty_side_is_an_error(spark_frames: dict[str, Any], side: str) -> None
 
 
 def test_config_from_yaml_and_errors(tmp_path: Path) -> None:
-    config = load_monitoring_config(ROOT / "conf" / "monitoring" / "demo.yaml")
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "examples" / "flights" / "models.yaml").read_text())
+    demo = tmp_path / "demo.yaml"  # the flights example's thresholds, as a standalone monitoring config
+    demo.write_text(yaml.safe_dump(spec["monitoring"]["nov_dec_drift"]["thresholds"]))
+    config = load_monitoring_config(demo)
     assert config.bins == 10 and config.thresholds == Thresholds()
     assert config.thresholds_for("precip").psi == 0.3 and config.thresholds_for("temp").psi == 0.2
     assert "hour" in config.categorical

@@ -27,7 +27,7 @@ from engine.validation import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_SUITES = sorted((ROOT / "conf" / "expectations").glob("*.yaml"))
+DEMO_SUITES = sorted((ROOT / "examples" / "flights" / "expectations").glob("*.yaml"))
 KEYS = ["origin", "time_hour"]
 SCHEMA = "origin STRING, time_hour TIMESTAMP, temp DOUBLE, humid DOUBLE, wind_speed DOUBLE"
 
@@ -92,7 +92,7 @@ def split(weather):
 
 
 def test_demo_weather_suite_passes_on_good_rows(spark, capfd):
-    suite = load_suite(ROOT / "conf" / "expectations" / "weather_hourly.yaml")
+    suite = load_suite(ROOT / "examples" / "flights" / "expectations" / "weather_hourly.yaml")
     good = spark.createDataFrame([r for i, r in enumerate(ROWS) if i in (0, 6, 7)], SCHEMA)
     capfd.readouterr()
 
