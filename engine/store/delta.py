@@ -25,6 +25,7 @@ from engine.errors import (
     NotFoundError,
     SchemaMismatchError,
 )
+from engine.store._delta_sql import delta_table_api
 from engine.temporal.ranges import TimeRange, to_utc
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def quote_identifier(name: str) -> str:
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     return bool(DeltaTable.isDeltaTable(spark, str(path)))
 
@@ -84,7 +85,7 @@ def create_table(
     With ``exist_ok``, an existing table with the same column names and types is accepted as is
     and its current version returned; a different schema is a :class:`SchemaMismatchError`.
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     names = [f.name for f in schema.fields]
     for column in partition_by:
@@ -169,7 +170,7 @@ def upsert(
     Matching rows are replaced by the new ones, others inserted. ``df`` must not hold two rows
     with the same keys (Delta refuses the merge and nothing is written).
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     if isinstance(keys, str) or not keys:
@@ -312,7 +313,7 @@ def read(
 
 def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list[dict[str, Any]]:
     """The table's commits, oldest first: version, timestamp, operation, parameters, metrics."""
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     table = DeltaTable.forPath(spark, str(path))
@@ -322,7 +323,7 @@ def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list
 
 
 def current_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
     return int(row["version"]) if row else -1
@@ -332,7 +333,7 @@ def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
     """Compact the table's small files (``OPTIMIZE``) in one commit; return Delta's metrics
     (``numFilesAdded``, ``numFilesRemoved``, ...). Reads at any version are unchanged: only the
     file layout of the new version differs (old files stay until :func:`vacuum`)."""
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     result = _retry(lambda: DeltaTable.forPath(spark, str(path)).optimize().executeCompaction(), target=str(path))
@@ -349,7 +350,7 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses a short
     retention, that is an :class:`InvalidArgumentError` (library code does not change session settings).
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     if not isinstance(retention, timedelta) or retention < timedelta(0):
