@@ -242,7 +242,7 @@ def create_training_dataset(
     existing = store.registry.entities(kind="training_dataset", name=view.name, parent=f"v{view.version}")
     version = max((e.version or 0 for e in existing), default=0) + 1
     path = store.layout.training_dataset(view.name, view.version, version)
-    frame.write.format("delta").mode("errorifexists").save(path)  # one commit, a fresh table
+    frame.write.format("delta").mode("error").save(path)  # one commit, a fresh table ("errorifexists": not on Connect)
     rows = delta.read(store.spark, path).count()
     split_info = (split.to_dict() if split is not None else {"kind": "none"}) | {"spine_columns": spine_cols}
     dataset = TrainingDataset(
