@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import from_mapping, load_yaml
 from engine.errors import DeltaJarsError, InvalidArgumentError, JavaError, SessionConflictError, UnknownProfileError
-from engine.remote import describe_session
+from engine.remote import active_remote_session, describe_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -242,15 +242,38 @@ def _build_remote(name: str, prof: SparkProfile, overrides: Mapping[str, Any] | 
     if ignored:
         log.info("Spark Connect: not sending server-side settings %s (the server owns them)", ignored)
     started = time.monotonic()
+    active = active_remote_session()
+    if active is not None and _endpoint(url) == getattr(getattr(active.client, "_builder", None), "endpoint", None):
+        # the session this process already has on that server (PySpark's builder would refuse to
+        # attach to it while a classic session also exists in the process)
+        for key, value in settings.items():
+            if key not in ignored:
+                active.conf.set(key, value)
+        return active
     builder = SparkSession.builder.remote(url)
     for key, value in settings.items():
         if key not in ignored:
             builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:
+        if "SESSION_ALREADY_EXIST" not in str(err):
+            raise
+        classic = SparkSession.getActiveSession()
+        raise SessionConflictError(
+            profile=name, expected=f"a Spark Connect session on {url.split(';', 1)[0]}",
+            found=f"a {describe_session(classic) if classic is not None else 'classic session'} in this process",
+            hint="PySpark cannot start a remote session beside a classic one: stop it (spark.stop()) or use a new process.",
+        ) from err
     os.environ.setdefault("TZ", "UTC")  # TIMESTAMPs come back as naive datetimes in the process zone
     time.tzset()
     log.info("SparkSession %s: %s ready in %.1fs", prof.app_name, describe_session(spark), time.monotonic() - started)
     return spark
+
+
+def _endpoint(url: str) -> str:
+    """``host:port`` of ``sc://host:port[/;params]``."""
+    return url.removeprefix("sc://").split(";", 1)[0].rstrip("/")
 
 
 def _refuse_connect_mode(name: str, prof: SparkProfile, overrides: Mapping[str, Any] | None) -> None:
@@ -258,7 +281,6 @@ def _refuse_connect_mode(name: str, prof: SparkProfile, overrides: Mapping[str, 
     from pyspark.sql.utils import is_remote as connect_mode
 
     from engine.env import SPARK_REMOTE
-    from engine.remote import active_remote_session
 
     if not connect_mode():
         return

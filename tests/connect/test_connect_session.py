@@ -28,3 +28,11 @@ def test_remote_and_ambient_profiles_return_the_active_session(connect_spark, co
     monkeypatch.setenv("SPARK_REMOTE", connect_server.url)
     assert build_spark("remote") is connect_spark
     assert build_spark("databricks") is connect_spark  # ambient: the session that already exists
+
+
+def test_remote_profile_beside_a_classic_session_names_it(spark, connect_spark, monkeypatch):
+    monkeypatch.setenv("SPARK_REMOTE", "sc://127.0.0.1:1")  # another server: PySpark refuses before connecting
+    with pytest.raises(SessionConflictError) as err:
+        build_spark("remote")
+    assert err.value.params["profile"] == "remote" and "sc://127.0.0.1:1" in err.value.params["expected"]
+    assert "classic session on local[2]" in err.value.params["found"]
