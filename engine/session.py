@@ -259,10 +259,12 @@ def _build_remote(name: str, prof: SparkProfile, overrides: Mapping[str, Any] | 
     except Exception as err:
         if "SESSION_ALREADY_EXIST" not in str(err):
             raise
-        classic = SparkSession.getActiveSession()
+        from pyspark import SparkContext
+
+        context = SparkContext._active_spark_context  # what PySpark found (getActiveSession: the remote one)
         raise SessionConflictError(
             profile=name, expected=f"a Spark Connect session on {url.split(';', 1)[0]}",
-            found=f"a {describe_session(classic) if classic is not None else 'classic session'} in this process",
+            found=f"a classic session on {context.master if context is not None else '?'} in this process",
             hint="PySpark cannot start a remote session beside a classic one: stop it (spark.stop()) or use a new process.",
         ) from err
     os.environ.setdefault("TZ", "UTC")  # TIMESTAMPs come back as naive datetimes in the process zone
