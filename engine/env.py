@@ -27,6 +27,7 @@ __all__ = [
     "FF_WAREHOUSE",
     "MLFLOW_REGISTRY_URI",
     "MLFLOW_TRACKING_URI",
+    "SPARK_REMOTE",
     "VARIABLES",
     "EnvVar",
 ]
@@ -82,4 +83,17 @@ MLFLOW_REGISTRY_URI: EnvVar[str] = EnvVar(
     "MLFLOW_REGISTRY_URI", str, "an MLflow model registry URI (unset: the tracking URI)"
 )
 
-VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_REPO, FF_SPARK_PROFILES, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI)
+
+def _connect_url(raw: str) -> str:
+    if not raw.startswith("sc://"):
+        raise ValueError("a Spark Connect URL starts with sc://")
+    return raw
+
+
+SPARK_REMOTE: EnvVar[str] = EnvVar(
+    "SPARK_REMOTE", _connect_url,
+    "a Spark Connect URL sc://host:port[/;param=value] (the `remote` profile connects to it; PySpark reads it too)",
+)
+
+VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_REPO, FF_SPARK_PROFILES, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI,
+                                         SPARK_REMOTE)

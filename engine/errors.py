@@ -230,3 +230,13 @@ class ModelLineageError(EngineError, LookupError):
     template = "model {model}: {problem}; expected {expected}, found {found}. {hint}"
 
 __all__.append("ModelLineageError")
+
+
+class SessionConflictError(EngineError, RuntimeError):
+    """The session a profile asks for cannot be built beside the session this process already has
+    (e.g. a classic ``local`` session while PySpark is in Spark Connect mode)."""
+
+    error_class = "SESSION_CONFLICT"
+    template = "profile {profile!r} asks for {expected}, found {found}. {hint}"
+
+__all__.append("SessionConflictError")

@@ -2,10 +2,18 @@
 
 ``build_spark(profile)`` reads the profile ``<profile>.yaml`` (master, app name, warehouse, Spark
 settings) from ``$FF_SPARK_PROFILES`` (a folder of the user's own profiles) or the profiles
-packaged with the engine (``engine/profiles``: local, standalone, databricks), wires in Delta Lake (extensions, catalog and the jars through Spark's own package
+packaged with the engine (``engine/profiles``: local, standalone, databricks, remote), wires in Delta Lake (extensions, catalog and the jars through Spark's own package
 resolution) and pins ``spark.sql.session.timeZone=UTC``. Library code never calls it: it takes
 ``spark`` as a parameter. Jobs, tests and the demo call it; on Databricks the ``databricks``
 profile returns the ambient session unchanged.
+
+Spark Connect: the ``remote`` profile (``connect: true``) connects with
+``SparkSession.builder.remote(url)`` to ``remote:`` or ``$SPARK_REMOTE``; the server owns Delta,
+the warehouse and every JVM setting, so only runtime SQL settings are sent (UTC included). Once a
+process holds a Spark Connect session PySpark is in Connect mode and cannot also build a classic
+session: a classic profile (``local``, ``standalone``) then raises :class:`SessionConflictError`
+naming the session found, instead of Spark's unrelated start-up failure. An ambient profile
+(``databricks``) returns the active session of either kind.
 
 Run ``python -m engine.session --fetch-jars`` once to pre-fetch the Delta jars (``make jars``).
 """
@@ -25,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import from_mapping, load_yaml
-from engine.errors import DeltaJarsError, JavaError, UnknownProfileError
+from engine.errors import DeltaJarsError, InvalidArgumentError, JavaError, SessionConflictError, UnknownProfileError
+from engine.remote import active_remote_session, describe_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,6 +64,8 @@ class SparkProfile:
     ambient: bool = False  # Databricks: use the session that already exists
     delta_packages: bool = True  # resolve the Delta jars with spark.jars.packages
     check_java: bool = True
+    connect: bool = False  # Spark Connect: a remote session (URL from `remote` or $SPARK_REMOTE)
+    remote: str | None = None  # sc://host:port[/;param=value]; implies connect
     conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -154,11 +165,16 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
     """
     from pyspark.sql import SparkSession
 
+    from engine.env import SPARK_REMOTE
+
     prof = load_profile(profile)
     if prof.ambient:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
+    if prof.connect or prof.remote or (prof.ambient and SPARK_REMOTE.is_set()):
+        return _build_remote(profile, prof, overrides)
+    _refuse_connect_mode(profile, prof, overrides)
     if prof.check_java:
         java_major_version()
     settings = spark_settings(prof, overrides)
@@ -194,8 +210,95 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
                 ),
             ) from err
         raise
-    log.info("SparkSession %s on %s ready in %.1fs", prof.app_name, spark.sparkContext.master, time.monotonic() - started)
+    log.info("SparkSession %s: %s ready in %.1fs", prof.app_name, describe_session(spark), time.monotonic() - started)
     return spark
+
+
+# Settings a Spark Connect client cannot change: the server's JVM, jars, catalog and warehouse.
+_SERVER_SIDE = ("spark.master", "spark.jars", "spark.driver.", "spark.executor.", "spark.executorEnv.", "spark.pyspark.",
+                "spark.sql.extensions", "spark.sql.catalog.spark_catalog", "spark.sql.warehouse.dir", "spark.ui.",
+                "spark.default.parallelism", "spark.databricks.delta.snapshotPartitions")
+
+
+def _build_remote(name: str, prof: SparkProfile, overrides: Mapping[str, Any] | None) -> SparkSession:
+    """A Spark Connect session to ``prof.remote`` or ``$SPARK_REMOTE``, with runtime settings only."""
+    from pyspark.sql import SparkSession
+
+    from engine.env import SPARK_REMOTE
+
+    url = prof.remote or SPARK_REMOTE.get()
+    if not url:
+        raise InvalidArgumentError(
+            argument=f"profile {name!r}: remote", expected="a Spark Connect URL sc://host:port (the profile's "
+            "`remote:` key or $SPARK_REMOTE)", found="neither is set",
+            hint="export SPARK_REMOTE=sc://host:15002 (Databricks: use the `databricks` profile with Databricks Connect).",
+        )
+    if not url.startswith("sc://"):
+        raise InvalidArgumentError(argument=f"profile {name!r}: remote", expected="a URL starting with sc://",
+                                   found=repr(url.split(";", 1)[0]))
+    settings = {"spark.sql.session.timeZone": "UTC", **{k: str(v) for k, v in prof.conf.items()},
+                **{k: str(v) for k, v in (overrides or {}).items()}}
+    ignored = sorted(k for k in settings if k.startswith(_SERVER_SIDE))
+    if ignored:
+        log.info("Spark Connect: not sending server-side settings %s (the server owns them)", ignored)
+    started = time.monotonic()
+    active = active_remote_session()
+    if active is not None and _endpoint(url) == getattr(getattr(active.client, "_builder", None), "endpoint", None):
+        # the session this process already has on that server (PySpark's builder would refuse to
+        # attach to it while a classic session also exists in the process)
+        for key, value in settings.items():
+            if key not in ignored:
+                active.conf.set(key, value)
+        return active
+    builder = SparkSession.builder.remote(url)
+    for key, value in settings.items():
+        if key not in ignored:
+            builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:
+        if "SESSION_ALREADY_EXIST" not in str(err):
+            raise
+        from pyspark import SparkContext
+
+        context = SparkContext._active_spark_context  # what PySpark found (getActiveSession: the remote one)
+        raise SessionConflictError(
+            profile=name, expected=f"a Spark Connect session on {url.split(';', 1)[0]}",
+            found=f"a classic session on {context.master if context is not None else '?'} in this process",
+            hint="PySpark cannot start a remote session beside a classic one: stop it (spark.stop()) or use a new process.",
+        ) from err
+    os.environ.setdefault("TZ", "UTC")  # TIMESTAMPs come back as naive datetimes in the process zone
+    time.tzset()
+    log.info("SparkSession %s: %s ready in %.1fs", prof.app_name, describe_session(spark), time.monotonic() - started)
+    return spark
+
+
+def _endpoint(url: str) -> str:
+    """``host:port`` of ``sc://host:port[/;params]``."""
+    return url.removeprefix("sc://").split(";", 1)[0].rstrip("/")
+
+
+def _refuse_connect_mode(name: str, prof: SparkProfile, overrides: Mapping[str, Any] | None) -> None:
+    """A classic profile while PySpark is in Spark Connect mode: say what was found."""
+    from pyspark.sql.utils import is_remote as connect_mode
+
+    from engine.env import SPARK_REMOTE
+
+    if not connect_mode():
+        return
+    active = active_remote_session()
+    if active is not None:
+        found = f"an active {describe_session(active)} in this process"
+    elif SPARK_REMOTE.is_set():
+        found = f"$SPARK_REMOTE={str(SPARK_REMOTE.get()).split(';', 1)[0]}"
+    else:
+        found = "PySpark in Spark Connect mode ($SPARK_CONNECT_MODE_ENABLED)"
+    master = (overrides or {}).get("spark.master") or prof.master or "the spark-submit master"
+    raise SessionConflictError(
+        profile=name, expected=f"a classic session (master {master}, Delta jars on the driver)", found=found,
+        hint="Use --profile remote (or build_spark('remote')) to run on that Spark Connect server, or pass its "
+        "session to the library calls; to build a classic session, unset SPARK_REMOTE / stop the remote session.",
+    )
 
 
 def _under_spark_submit() -> bool:

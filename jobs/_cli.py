@@ -87,7 +87,9 @@ def _configure_logging() -> None:
 
 
 def _is_remote(spark: Any) -> bool:
-    return type(spark).__module__.startswith("pyspark.sql.connect")
+    from engine.remote import is_remote
+
+    return is_remote(spark)
 
 
 def run(description: str, body: Body, argv: list[str] | None, *, time_range: bool = False,

@@ -1,4 +1,10 @@
-"""One sklearn_* training run: collect once, broadcast once, SparkTrials, refit on the driver."""
+"""One sklearn_* training run: collect once, broadcast once, SparkTrials, refit on the driver.
+
+On a Spark Connect session (no ``sparkContext``: no broadcast, no ``SparkTrials``) the trials
+run on the driver with ``hyperopt.Trials()``, one after another: the data is already on the
+driver (bounded by ``max_driver_rows``) and each trial fits one small model, so this costs only
+the trial-level parallelism; the log says which of the two ran.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +72,18 @@ class SklearnRun:
         y = frame.pop("__ff_label").to_numpy()
         return input_frame(frame, self.kinds), y
 
+    @property
+    def on_driver(self) -> bool:
+        """Trials on the driver (Spark Connect) rather than as Spark tasks (SparkTrials)."""
+        from engine.remote import is_remote
+
+        return is_remote(self.spark)
+
     def new_trials(self) -> Any:
+        if self.on_driver:
+            from hyperopt import Trials
+
+            return Trials()
         from hyperopt import SparkTrials
 
         return SparkTrials(parallelism=self.config.parallelism, spark_session=self.spark)
@@ -79,14 +96,19 @@ class SklearnRun:
         from engine.pipelines._search_space import fmin_kwargs
 
         config = self.config
-        data = self.spark.sparkContext.broadcast((self.x_train, self.y_train, self.x_val, self.y_val))
+        arrays = (self.x_train, self.y_train, self.x_val, self.y_val)
+        data = _OnDriver(arrays) if self.on_driver else self.spark.sparkContext.broadcast(arrays)
         objective = functools.partial(
             sklearn_trial, data=data, family=config.family, fixed=dict(config.params), seed=config.seed,
             metric=config.objective, threads=config.threads_per_trial, task=config.task, classes=self.classes,
             categorical=self.categorical, numeric=self.numeric,
         )
-        log.info("hyperopt: %d trials, %d at a time on Spark executors (SparkTrials)", config.max_evals,
-                 config.parallelism)
+        if self.on_driver:
+            log.info("hyperopt: %d trials, one at a time on the driver (hyperopt.Trials; Spark Connect session: "
+                     "no SparkTrials, parallelism %d not used)", config.max_evals, config.parallelism)
+        else:
+            log.info("hyperopt: %d trials, %d at a time on Spark executors (SparkTrials)", config.max_evals,
+                     config.parallelism)
         try:
             fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
         except AllTrialsFailed:
@@ -111,6 +133,16 @@ class SklearnRun:
 
     def close(self) -> None:
         pass
+
+
+class _OnDriver:
+    """The training arrays for driver-side trials, with a Broadcast's ``value``/``unpersist``."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def unpersist(self) -> None:
+        self.value = None
 
 
 def model_inputs(features: list[str], kinds: dict[str, str]) -> list[Any]:

@@ -38,7 +38,9 @@ class Profiler:
         self._tag = uuid.uuid4().hex[:8]
 
     def _context(self) -> Any:
-        if type(self.spark).__module__.startswith("pyspark.sql.connect"):
+        from engine.remote import is_remote
+
+        if is_remote(self.spark):
             return None  # Spark Connect has no status tracker on the client
         try:
             return self.spark.sparkContext

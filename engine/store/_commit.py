@@ -98,10 +98,10 @@ def check_log(spark: SparkSession, path: str) -> dict[str, str]:
 
     A log Delta cannot replay is a :class:`CorruptTableError` naming the table and the version.
     """
-    from delta.tables import DeltaTable
+    from engine.store._delta_sql import delta_table_api
 
     try:
-        row = DeltaTable.forPath(spark, path).detail().select("properties").first()
+        row = delta_table_api(spark).forPath(spark, path).detail().select("properties").first()
     except Exception as err:
         found = translate(err, target=path)
         if found is err:

@@ -23,10 +23,11 @@ from engine.errors import (
     ColumnNotFoundError,
     InvalidArgumentError,
     NotFoundError,
-    SchemaMismatchError,
 )
 from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently
 from engine.store._commit import retry as _retry
+from engine.store._delta_sql import delta_table_api
+from engine.store._schema import check_schema
 from engine.temporal.ranges import TimeRange, to_utc
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ATTEMPTS",
     "append",
+    "check_schema",
     "check_log",
     "create_table",
     "current_version",
     "history",
     "optimize",
+    "overwrite",
     "quote_identifier",
     "range_predicate",
     "read",
@@ -62,7 +65,7 @@ def quote_identifier(name: str) -> str:
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     return bool(DeltaTable.isDeltaTable(spark, str(path)))
 
@@ -90,7 +93,7 @@ def create_table(
     With ``exist_ok``, an existing table with the same column names and types is accepted as is
     and its current version returned; a different schema is a :class:`SchemaMismatchError`.
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     names = [f.name for f in schema.fields]
     for column in partition_by:
@@ -129,7 +132,7 @@ def write_table(spark: SparkSession, path: str, df: DataFrame, *, properties: Ma
     """
     if table_exists(spark, path):
         raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Write to a new path.")
-    writer = df.write.format("delta").mode("errorifexists")
+    writer = df.write.format("delta").mode("error")  # = errorifexists; the Spark Connect client knows only this alias
     for key, value in (properties or {}).items():
         writer = writer.option(key, str(value))
     try:
@@ -158,29 +161,6 @@ def set_properties(spark: SparkSession, path: str, properties: Mapping[str, str]
 
 def _sql_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def check_schema(found: StructType, expected: StructType, *, target: str, allow_extra: bool = False) -> None:
-    """Raise :class:`SchemaMismatchError` unless ``found`` has ``expected``'s columns and types."""
-    want = {f.name: f.dataType for f in expected.fields}
-    have = {f.name: f.dataType for f in found.fields}
-    for name, dtype in want.items():
-        if name not in have:
-            raise SchemaMismatchError(
-                target=target, column=name, expected=dtype.simpleString(), found="no such column",
-                hint=f"The data has columns {sorted(have)}.",
-            )
-        if have[name] != dtype:
-            raise SchemaMismatchError(
-                target=target, column=name, expected=dtype.simpleString(), found=have[name].simpleString(),
-                hint="Cast the column before writing.",
-            )
-    extra = sorted(set(have) - set(want))
-    if extra and not allow_extra:
-        raise SchemaMismatchError(
-            target=target, column=extra[0], expected="only the table's columns " + str(sorted(want)),
-            found="an extra column", hint="Drop it, or allow additive schema evolution.",
-        )
 
 
 def append(spark: SparkSession, path: str, df: DataFrame, *, merge_schema: bool = False) -> int:
@@ -221,7 +201,7 @@ def upsert(
     Matching rows are replaced by the new ones, others inserted. ``df`` must not hold two rows
     with the same keys (Delta refuses the merge and nothing is written).
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path, write=True)
     if isinstance(keys, str) or not keys:
@@ -352,7 +332,7 @@ def read(
 
 def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list[dict[str, Any]]:
     """The table's commits, oldest first: version, timestamp, operation, parameters, metrics."""
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     table = DeltaTable.forPath(spark, str(path))
@@ -362,7 +342,7 @@ def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list
 
 
 def current_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
     return int(row["version"]) if row else -1
@@ -372,7 +352,7 @@ def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
     """Compact the table's small files (``OPTIMIZE``) in one commit; return Delta's metrics
     (``numFilesAdded``, ``numFilesRemoved``, ...). Reads at any version are unchanged: only the
     file layout of the new version differs (old files stay until :func:`vacuum`)."""
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     result = _retry(lambda: DeltaTable.forPath(spark, str(path)).optimize().executeCompaction(), target=str(path))
@@ -388,7 +368,7 @@ def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
     the session keeps ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses
     a short retention, that is an :class:`InvalidArgumentError` (no session setting is changed).
     """
-    from delta.tables import DeltaTable
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     _require_table(spark, path)
     if not isinstance(retention, timedelta) or retention < timedelta(0):
