@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ATTEMPTS",
     "append",
-    "check_schema",
     "check_log",
+    "check_schema",
     "create_table",
     "current_version",
     "history",
