@@ -62,6 +62,18 @@ def names(values: list[str] | None) -> list[str]:
     return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
 
 
+def names_or_all(values: list[str] | None, every: bool, *, option: str, section: str, repo: Any) -> list[str]:
+    """``--<option> NAME ...`` or ``--all`` (exactly one of them): the chosen names of ``section``,
+    each checked against the repository (an unknown one lists the known ones)."""
+    chosen = names(values)
+    if every == bool(chosen):
+        raise InvalidArgumentError(argument=f"--{option}/--all", expected=f"one or more --{option} NAME, or --all",
+                                   found=f"--{option} {values}, --all {every}")
+    for name in chosen:
+        repo.get(section, name, argument=f"--{option}")
+    return list(getattr(repo, section)) if every else chosen
+
+
 def now() -> datetime:
     """The jobs' clock (library code takes times as parameters)."""
     return datetime.now(UTC)

@@ -22,20 +22,14 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: Any, repo: Any) -> None:
-    from engine.errors import InvalidArgumentError
-
-    if bool(args.all) == bool(_cli.names(args.pipeline)):
-        raise InvalidArgumentError(argument="--pipeline/--all", expected="one or more --pipeline NAME, or --all",
-                                   found=f"--pipeline {args.pipeline}, --all {args.all}")
-    for name in _cli.names(args.pipeline):
-        repo.get("pipelines", name, argument="--pipeline")
+    _cli.names_or_all(args.pipeline, args.all, option="pipeline", section="pipelines", repo=repo)
 
 
 def _body(spark: Any, args: Any, fs: Any, repo: Any) -> dict[str, Any]:
     from engine.repository import backfill, plan
 
     current = plan(fs, repo)
-    chosen = list(repo.pipelines) if args.all else _cli.names(args.pipeline)
+    chosen = _cli.names_or_all(args.pipeline, args.all, option="pipeline", section="pipelines", repo=repo)
     start, end = _cli.instant(args.start, "start"), _cli.instant(args.end, "end")
     return {"feature_backfill": [backfill(fs, repo, name, start=start, end=end, force=args.force, current=current)
                                  for name in chosen]}

@@ -21,13 +21,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: Any, repo: Any) -> None:
-    from engine.errors import InvalidArgumentError
-
-    if bool(args.all) == bool(_cli.names(args.source)):
-        raise InvalidArgumentError(argument="--source/--all", expected="one or more --source NAME, or --all",
-                                   found=f"--source {args.source}, --all {args.all}")
-    for name in _cli.names(args.source):
-        repo.get("sources", name, argument="--source")
+    _cli.names_or_all(args.source, args.all, option="source", section="sources", repo=repo)
 
 
 def _body(spark: Any, args: Any, fs: Any, repo: Any) -> dict[str, Any]:
