@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,8 +140,9 @@ def java_major_version(java: str | None = None) -> int:
 def spark_settings(profile: SparkProfile, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """All settings a profile puts on the builder (Delta, UTC, warehouse, then overrides)."""
     settings: dict[str, str] = {"spark.sql.session.timeZone": "UTC", **_DELTA_CONF}
-    if profile.warehouse:
-        settings["spark.sql.warehouse.dir"] = profile.warehouse
+    # The engine reads and writes Delta tables by path, never managed tables: without a profile
+    # warehouse, Spark's (created at start-up) goes to the temp folder, not the working directory.
+    settings["spark.sql.warehouse.dir"] = profile.warehouse or str(Path(tempfile.gettempdir()) / "feature-factory-spark-warehouse")
     # Python workers must run the driver's interpreter (the venv with pyarrow, pandas, the engine),
     # not whatever `python3` is first on PATH.
     if not os.environ.get("PYSPARK_PYTHON"):

@@ -36,7 +36,7 @@ def example(root: Path, *extra: str):
 
 
 def test_example_features_backfill_equals_daily_runs(spark, tmp_path):
-    repo = example(tmp_path / "a", *[f"pipelines.{p}.step=2d" for p in WINDOWED])
+    repo = example(tmp_path / "a", *[f"pipelines.{p}.step=2d" for p in ("weather_hourly", *WINDOWED)])
     repo.activate()
     fs = repo.open_store(spark)
     for source in ingest_order(repo):
