@@ -37,7 +37,8 @@ def is_secret_key(key: Any) -> bool:
     """True if ``key`` (the last part of a dotted path, or an env variable name) names a secret."""
     if not isinstance(key, str):
         return False
-    last = re.split(r"[.\[]", key.strip())[-1] if key.strip() else key
+    parts = re.split(r"[.\[]", key.strip()) if key.strip() else [key]
+    last = parts[-1] if parts[-1] != "key" or len(parts) < 2 else ".".join(parts[-2:])  # fs.s3a.secret.key
     return bool(_SECRET.search(last or key))
 
 

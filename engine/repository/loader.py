@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import from_mapping, load_yaml
 from engine.errors import ConfigError, InvalidArgumentError, NotFoundError
+from engine.redaction import register_secrets, secret_values
 from engine.repository.spec import (
     GroupSpec,
     InputSpec,
@@ -247,6 +248,7 @@ def load_repository(path: str | os.PathLike[str] | None = None, *, overrides: li
     source = str(main) if len(files) == 1 else f"{main} (+ {len(files) - 1} included)"
     if overrides:
         merged = apply_overrides(merged, overrides, source=f"{source} + --set")
+    register_secrets(secret_values(merged))  # e.g. a loader's api_token: never in a log line or an error
     head = from_mapping(RepositoryFile, merged, source=source)
     if head.store is None:
         raise ConfigError(source=str(main), key="store", expected="a mapping with root: <folder or URI>",

@@ -122,11 +122,21 @@ def test_yaml_python_tags_are_config_errors_and_never_run(tmp_path, tag):
     assert err.value.params["key"] == "<file>" and "python/" in str(err.value)
     from jobs import feature_backfill
 
-    stderr = io.StringIO()
-    with redirect_stderr(stderr):
-        assert feature_backfill.main(["--config", str(config)]) == 2
-    assert stderr.getvalue().startswith("FAILED: [CONFIG]")
-    assert not marker.exists()
+    # in a repository's own file and in a file it includes: refused by the job before anything runs
+    for main, included in [("store:\n  root: " + tag.format(marker=marker) + "\n", None),
+                           (f"store: {{root: {tmp_path / 'store'}}}\ninclude: [groups.yaml]\n",
+                            "feature_groups: " + tag.format(marker=marker) + "\n")]:
+        repo = tmp_path / ("repo_included" if included else "repo_main")
+        repo.mkdir()
+        (repo / "feature_repo.yaml").write_text(main)
+        if included:
+            (repo / "groups.yaml").write_text(included)
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            assert feature_backfill.main(["--repo", str(repo), "--all"]) == 2
+        assert stderr.getvalue().startswith("FAILED: [CONFIG]"), stderr.getvalue()
+        assert "python/" in stderr.getvalue()
+    assert not marker.exists() and not (tmp_path / "store").exists()
 
 
 def test_no_code_path_parses_yaml_unsafely_or_evaluates_config():
@@ -164,11 +174,17 @@ def test_jobs_keep_secrets_out_of_logs_and_failed_lines(tmp_path, monkeypatch, c
     from jobs import train
 
     monkeypatch.setenv("FF_DB_PASSWORD", ENV_SECRET)
-    config = tmp_path / "job.yaml"
-    config.write_text(f"root: {tmp_path}\ntraining_overrides:\n  api_token: {SECRET_VALUE}\nbackfill_step: {SECRET_VALUE}\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    # a secret in a loader's options, echoed by the error of a non-secret key (step is not a duration)
+    (repo / "feature_repo.yaml").write_text(
+        f"store: {{root: {tmp_path / 'store'}}}\n"
+        f"sources:\n  events:\n    path: events\n    options: {{api_token: {SECRET_VALUE}}}\n"
+        f"pipelines:\n  p:\n    output: g\n    inputs: {{events: events}}\n    sql: SELECT 1\n"
+        f"    step: {SECRET_VALUE}\n")
     stderr = io.StringIO()
     with caplog.at_level(logging.INFO), redirect_stderr(stderr):
-        code = train.main(["--config", str(config)])  # backfill_step is not a duration: fails before Spark
+        code = train.main(["--repo", str(repo), "--training", "t", "--set", f"training.t.model.password={SECRET_VALUE}x"])
         # anything logged while a job's handlers are installed is filtered, whoever logs it
         logging.getLogger("engine.store.delta").warning("connecting with %s and %s", SECRET_VALUE, ENV_SECRET)
         try:
@@ -177,9 +193,11 @@ def test_jobs_keep_secrets_out_of_logs_and_failed_lines(tmp_path, monkeypatch, c
             logging.getLogger("engine").exception("failed")
     assert code == 2
     assert any(isinstance(f, SecretFilter) for h in logging.getLogger().handlers for f in h.filters)
-    out = stderr.getvalue() + caplog.text + "".join(r.getMessage() for r in caplog.records)
-    assert "backfill_step" in out and REDACTED in out
+    failed = stderr.getvalue()
+    out = failed + caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert failed.startswith("FAILED: [CONFIG]") and "step" in failed and REDACTED in failed, failed
     assert SECRET_VALUE not in out and ENV_SECRET not in out
+    assert not (tmp_path / "store").exists()
 
 
 def test_tracking_uri_credentials_are_not_logged(monkeypatch, caplog):
