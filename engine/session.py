@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import delta_jars
 from engine.config import from_mapping, load_yaml
+from engine.delta_jars import DELTA_COORDINATE
 from engine.errors import DeltaJarsError, InvalidArgumentError, JavaError, SessionConflictError, UnknownProfileError
 from engine.remote import active_remote_session, describe_session
 
@@ -45,10 +47,6 @@ __all__ = ["DELTA_COORDINATE", "REQUIRED_JAVA", "SparkProfile", "build_spark", "
 log = logging.getLogger(__name__)
 
 REQUIRED_JAVA = 17
-# The jars must match the delta-spark Python package. 4.4.0, not 4.4.1: Maven Central serves no
-# delta-spark_4.2_2.13:4.4.1 jar (HTTP 404 on 2026-11-27), so the pinned set is 4.4.0 on both sides.
-DELTA_VERSION = "4.4.0"
-DELTA_COORDINATE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
 _DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -187,18 +185,19 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
         # setting them again here would be ignored (jars) or wrong (master).
         master = None
         settings.pop("spark.jars.packages", None)
-    if master:
-        builder = builder.master(master)
-    for key, value in settings.items():
-        builder = builder.config(key, value)
     # PySpark starts its Python workers with $PYSPARK_PYTHON (default: `python3` on PATH), and
     # hands TIMESTAMPs to Python as naive datetimes in the worker's zone: pin both.
     os.environ.setdefault("PYSPARK_PYTHON", settings.get("spark.pyspark.python", sys.executable))
     os.environ.setdefault("TZ", "UTC")
     time.tzset()
     started = time.monotonic()
-    if "spark.jars.packages" in settings and not _jars_cached():
+    resolved = not _under_spark_submit() and delta_jars.use_resolved(settings)
+    if "spark.jars.packages" in settings and not delta_jars.is_cached(settings):
         log.info("Resolving %s from Maven Central (first run only; cached afterwards)...", DELTA_COORDINATE)
+    if master:
+        builder = builder.master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # the JVM dies before py4j connects when ivy cannot resolve
@@ -212,6 +211,8 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
                 ),
             ) from err
         raise
+    if not resolved and not _under_spark_submit():
+        delta_jars.remember_resolved(spark, settings)
     log.info("SparkSession %s: %s ready in %.1fs", prof.app_name, describe_session(spark), time.monotonic() - started)
     return spark
 
@@ -307,12 +308,6 @@ def _under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def _jars_cached() -> bool:
-    name = DELTA_COORDINATE.split(":")[1]
-    ivy = Path(os.environ.get("IVY_HOME", Path.home() / ".ivy2.5.2")) / "jars"
-    return any(ivy.glob(f"io.delta_{name}-{DELTA_VERSION}.jar"))
-
-
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -325,7 +320,8 @@ def _main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     spark = build_spark(args.profile, {"spark.master": "local[1]", "spark.ui.enabled": "false"})
     spark.range(1).count()
-    print(f"Delta Lake jars ready ({time.monotonic() - started:.0f}s): {spark.conf.get('spark.jars.packages', '')}")
+    jars = spark.sparkContext.getConf().get("spark.jars", "").split(",")
+    print(f"Delta Lake jars ready ({time.monotonic() - started:.0f}s): {len(jars)} jars, {jars[0] if jars else ''} ...")
     spark.stop()
     return 0
 

@@ -48,9 +48,9 @@ def assert_ran_on_worker(cluster: Cluster, app_id: str) -> int:
 
 
 def test_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    """Two applications: the whole repository in one (``jobs.run``: ingest, apply, backfill,
-    training data, tuning with trials as executor tasks, registration, scoring, monitoring), then a
-    re-scoring by ``jobs.score_batch`` in a new driver that finds the model through the store."""
+    """The whole repository in one application (``jobs.run``: ingest, apply, backfill, training
+    data, tuning with trials as executor tasks, registration, scoring, monitoring). The separate
+    jobs, each in its own driver, are tests/e2e/test_user_repository.py's (locally)."""
     import mlflow
 
     root = tmp_path / "store"
@@ -92,18 +92,16 @@ def test_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> None:
     assert client.get_run(champion.run_id).data.metrics["roc_auc"] == pytest.approx(trained["metrics"]["roc_auc"])
     assert champion.tags["training_dataset_path"] == dataset_path  # lineage: model -> its data
 
-    # scoring and monitoring of the run, then a re-scoring in a second application
-    first = summary["scoring"]["nov_dec"]
+    # scoring and monitoring in the same application, with the model found through the store's registry
+    scored = summary["scoring"]["nov_dec"]
     assert summary["monitoring"]["nov_dec_drift"]["plots"]
-    scored, app = submit("score_batch", "--scoring", "nov_dec")
-    tasks["score_batch"] = assert_ran_on_worker(cluster, app)
-    assert scored["model"] == f"models:/flight_delay/{champion.version}" and scored["batches"] == first["batches"]
+    assert scored["model"] == f"models:/flight_delay/{champion.version}"
     predictions = delta_table(scored["predictions"], ["model_name", "model_version", "sched_dep"])
-    assert predictions.num_rows == scored["rows"] > 500  # the batch was replaced, not appended
+    assert predictions.num_rows == scored["rows"] > 500
     assert set(predictions.column("model_name").to_pylist()) == {"flight_delay"}
     assert {str(v) for v in predictions.column("model_version").to_pylist()} == {str(champion.version)}
     times = predictions.column("sched_dep").to_pylist()
     assert utc(SCORE[0]) <= min(times) and max(times) < utc(SCORE[1])
-    assert list(cwd.iterdir()) == []  # the jobs wrote nothing in their working directory
+    assert list(cwd.iterdir()) == []  # the job wrote nothing in its working directory
 
     print(f"tasks finished on the worker's executors: {tasks}; feature group rows: {counts}")

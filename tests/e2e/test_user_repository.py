@@ -5,7 +5,7 @@ apply, plan again, backfill, training data, training, scoring and monitoring as 
 (``python -m jobs.<name>``) with a working directory outside the checkout. After each job it lists
 the store's Delta tables: a job adds exactly the tables its arguments name, and nothing is written
 outside the store (the working directory stays empty). Finally a changed schema shows up in
-``plan`` as a new group version (and a new view version) before anything is applied.
+``plan`` (the library call) as a new group version (and a new view version) before anything is applied.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def job(name: str, *args: str, cwd: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_new_users_repository_through_the_jobs(tmp_path: Path) -> None:
+def test_a_new_users_repository_through_the_jobs(spark, tmp_path: Path) -> None:
     repo = tmp_path / "shop_repo"
     write_repo(repo)
     cwd = tmp_path / "elsewhere"
@@ -230,10 +230,13 @@ def test_a_new_users_repository_through_the_jobs(tmp_path: Path) -> None:
     assert list(cwd.iterdir()) == []  # nothing written outside the store
     assert sorted(p.name for p in repo.iterdir() if p.name != "__pycache__") == ["feature_repo.yaml", "shop_logic.py", "store"]
 
-    # a changed schema is a new version in the plan, before apply; nothing is applied by plan
+    # a changed schema is a new version in the plan, before apply; nothing is applied by plan (the
+    # library call this time: the same plan the job prints, without another JVM)
+    from engine.repository import load_repository, plan
+
     write_repo(repo, extra=True)
-    changed = job("plan", *at, cwd=cwd)
-    actions = {(c["kind"], c["name"]): (c["action"], c["version"]) for c in changed["changes"]}
+    changed = plan(load_repository(repo).open_store(spark), load_repository(repo))
+    actions = {(c.kind, c.name): (c.action, c.version) for c in changed.changes}
     assert actions[("feature_group", "customer_profile")] == ("new_version", 2)
     assert actions[("feature_view", "big_order")] == ("new_version", 2)
     assert ("feature_group", "customer_orders") not in actions

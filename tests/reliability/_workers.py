@@ -117,21 +117,11 @@ def build_session(spec: dict[str, Any]) -> Any:
         "spark.driver.memory": "1g",
         "spark.databricks.delta.snapshotPartitions": "1",
         "spark.sql.warehouse.dir": spec["warehouse"],
-        **delta_jars(),
         **spec.get("conf", {}),
     }
     spark = build_spark("local", overrides)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def delta_jars() -> dict[str, str]:
-    """``spark.jars`` with the Delta jars already in the Ivy cache (skips a resolution per JVM), if there."""
-    from engine.session import DELTA_VERSION
-
-    ivy = Path(os.environ.get("IVY_HOME", Path.home() / ".ivy2.5.2")) / "jars"
-    jars = [ivy / f"io.delta_delta-spark_4.2_2.13-{DELTA_VERSION}.jar", ivy / f"io.delta_delta-storage-{DELTA_VERSION}.jar"]
-    return {"spark.jars": ",".join(map(str, jars))} if all(j.is_file() for j in jars) else {}
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -183,3 +183,27 @@ def test_packaged_profiles_load_from_a_zip_outside_the_checkout(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, cwd=tmp_path,
                          timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("FF_")})
     assert out.returncode == 0 and out.stdout.strip() == "local[*]", out.stderr[-2000:]
+
+
+def test_resolved_delta_jars_replace_the_resolution_only_when_every_jar_is_there(tmp_path):
+    from engine import delta_jars
+    from engine.session import DELTA_COORDINATE
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    files = [jars / "io.delta_delta-spark_4.2_2.13-4.4.0.jar", jars / "io.delta_delta-storage-4.4.0.jar"]
+    for f in files:
+        f.write_bytes(b"PK")
+    base = {"spark.jars.ivy": str(tmp_path), "spark.jars.packages": DELTA_COORDINATE}
+
+    settings = dict(base)
+    assert not delta_jars.use_resolved(settings) and settings == base  # no manifest yet: resolve
+    delta_jars.manifest(base).write_text("".join(f"file://{f}\n" for f in files))
+    settings = dict(base)
+    assert delta_jars.use_resolved(settings)
+    assert "spark.jars.packages" not in settings and settings["spark.jars"] == ",".join(f"file://{f}" for f in files)
+    other = {**base, "spark.jars.packages": f"{DELTA_COORDINATE},org.example:extra:1.0"}
+    assert not delta_jars.use_resolved(dict(other))  # another package: Spark resolves them all
+    files[1].unlink()
+    settings = dict(base)
+    assert not delta_jars.use_resolved(settings) and settings == base  # a jar went missing: resolve again
