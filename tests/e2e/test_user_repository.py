@@ -236,7 +236,7 @@ def test_a_new_users_repository_through_the_jobs(spark, tmp_path: Path) -> None:
 
     write_repo(repo, extra=True)
     changed = plan(load_repository(repo).open_store(spark), load_repository(repo))
-    actions = {(c.kind, c.name): (c.action, c.version) for c in changed.changes}
+    actions = {(c.kind, c.name): (c.action, c.version) for c in changed.changed}
     assert actions[("feature_group", "customer_profile")] == ("new_version", 2)
     assert actions[("feature_view", "big_order")] == ("new_version", 2)
     assert ("feature_group", "customer_orders") not in actions
