@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # delta-spark_4.2_2.13:4.4.1 jar (HTTP 404 on 2026-11-27), so the pinned set is 4.4.0 on both sides.
 DELTA_VERSION = "4.4.0"
 DELTA_COORDINATE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
+_JAR = f"io.delta_{DELTA_COORDINATE.split(':')[1]}-{DELTA_VERSION}.jar"  # Ivy's file name for it
 
 
 def ivy_jars(settings: Mapping[str, str]) -> Path:
@@ -39,8 +40,7 @@ def manifest(settings: Mapping[str, str]) -> Path:
 
 def is_cached(settings: Mapping[str, str]) -> bool:
     """True if the Delta jar itself is already in the Ivy cache (no download needed)."""
-    name = DELTA_COORDINATE.split(":")[1]
-    return any(ivy_jars(settings).glob(f"io.delta_{name}-{DELTA_VERSION}.jar"))
+    return (ivy_jars(settings) / _JAR).is_file()
 
 
 def use_resolved(settings: dict[str, str]) -> bool:
@@ -64,7 +64,7 @@ def remember_resolved(spark: SparkSession, settings: Mapping[str, str]) -> None:
     if settings.get("spark.jars.packages") != DELTA_COORDINATE:
         return
     jars = [j for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
-    if not any(f"delta-spark_4.2_2.13-{DELTA_VERSION}.jar" in j for j in jars):
+    if not any(j.endswith(_JAR) for j in jars):
         return
     target = manifest(settings)
     try:

@@ -191,7 +191,7 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
     os.environ.setdefault("TZ", "UTC")
     time.tzset()
     started = time.monotonic()
-    resolved = not _under_spark_submit() and delta_jars.use_resolved(settings)
+    delta_jars.use_resolved(settings)  # under spark-submit there are no packages here: nothing to do
     if "spark.jars.packages" in settings and not delta_jars.is_cached(settings):
         log.info("Resolving %s from Maven Central (first run only; cached afterwards)...", DELTA_COORDINATE)
     if master:
@@ -211,8 +211,7 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
                 ),
             ) from err
         raise
-    if not resolved and not _under_spark_submit():
-        delta_jars.remember_resolved(spark, settings)
+    delta_jars.remember_resolved(spark, settings)  # only if this session resolved the Delta coordinate
     log.info("SparkSession %s: %s ready in %.1fs", prof.app_name, describe_session(spark), time.monotonic() - started)
     return spark
 

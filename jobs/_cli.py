@@ -123,7 +123,8 @@ def run(description: str, body: Body, argv: list[str] | None, *, time_range: boo
         from engine.repository import load_repository
         from engine.store.layout import StoreLayout
 
-        register_secrets(secret_values(dict(item.partition("=")[::2] for item in [*args.set, *args.spark_conf])))
+        # --set secrets are registered by load_repository (with the repository's own)
+        register_secrets(secret_values(dict(item.partition("=")[::2] for item in args.spark_conf)))
         repo = load_repository(args.repo, overrides=args.set)
         if time_range:
             start, end = instant(args.start, "start"), instant(args.end, "end")
