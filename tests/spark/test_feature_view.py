@@ -4,6 +4,7 @@ changed, leakage guards, and bad input."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,9 +25,10 @@ def h(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-@pytest.fixture()
-def store(spark, tmp_path):
-    fs = FeatureStore(spark, str(tmp_path / "store"))
+@pytest.fixture(scope="module")
+def _template(spark, tmp_path_factory):
+    """Two groups with their rows, built once per module (each build is ~10 s of Spark jobs)."""
+    fs = FeatureStore(spark, str(tmp_path_factory.mktemp("feature_view") / "store"))
     weather = fs.create_feature_group(
         "weather", primary_key="origin", event_time="obs_time",
         schema="origin STRING, obs_time TIMESTAMP, temp DOUBLE, wind DOUBLE",
@@ -40,6 +42,17 @@ def store(spark, tmp_path):
         schema="carrier STRING, as_of TIMESTAMP, delay_mean DOUBLE",
     )
     carrier.insert(spark.createDataFrame([("UA", h(0), 12.0), ("UA", h(5), 14.0), ("AA", h(3), 3.0)], carrier.schema))
+    return fs.root
+
+
+@pytest.fixture()
+def store(spark, tmp_path, _template):
+    """A private copy of the template store: a store is its folder (Delta logs hold relative paths)."""
+    root = tmp_path / "store"
+    shutil.copytree(_template, root)
+    fs = FeatureStore(spark, str(root))
+    assert [g.name for g in fs.list_feature_groups()] == ["carrier_stats", "weather"]
+    assert fs.get_feature_group("weather").read().count() == 4  # the copy, read through its own path
     return fs
 
 
