@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from engine.errors import AlreadyExistsError, ConcurrentWriteError, CorruptTableError, StorageError
+from engine.store._delta_log import corrupt, log_properties
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -61,12 +62,7 @@ def translate(err: BaseException, *, target: str) -> BaseException:
     text = str(err)
     if "_delta_log" in text and any(marker in text for marker in _CORRUPT):  # the log, not the data read
         files = _LOG_FILE.findall(text)
-        reason = next((m for m in _CORRUPT if m in text), "unreadable")
-        return CorruptTableError(
-            table=target, version=int(files[0]) if files else "unknown", reason=reason,
-            hint=(f"Restore _delta_log/{files[0]}.json from a backup (or from the writer that produced it), then re-run."
-                  if files else "Restore the damaged _delta_log file from a backup, then re-run."),
-        )
+        return corrupt(target, int(files[0]) if files else "unknown", next((m for m in _CORRUPT if m in text), "unreadable"))
     for marker, reason in _STORAGE.items():
         if marker in text:
             return StorageError(target=target, reason=reason,
@@ -97,9 +93,22 @@ def check_log(spark: SparkSession, path: str) -> dict[str, str]:
     """Replay the table's latest snapshot; return its table properties.
 
     A log Delta cannot replay is a :class:`CorruptTableError` naming the table and the version.
+    On a classic session the commit files are read through Delta's JVM classes (no Spark job:
+    :func:`engine.store._delta_log.log_properties`), else through ``DeltaTable.detail()``.
     """
     from engine.store._delta_sql import delta_table_api
 
+    try:
+        properties = log_properties(spark, path)
+    except CorruptTableError:
+        raise
+    except Exception as err:  # a Java error: a corrupt log is reported, anything else is detail()'s to tell
+        found = translate(err, target=path)
+        if found is not err:
+            raise found from None
+        properties = None
+    if properties is not None:
+        return properties
     try:
         row = delta_table_api(spark).forPath(spark, path).detail().select("properties").first()
     except Exception as err:

@@ -81,13 +81,14 @@ def record_commit(
     """
     spark = group.store.spark
     gap_possible = known is None or delta_version != known + 1
-    entries = delta.history(spark, group.path) if gap_possible else delta.history(spark, group.path, limit=5)
-    entry = next((h for h in entries if h["version"] == delta_version), None) \
-        or next(h for h in delta.history(spark, group.path) if h["version"] == delta_version)
-    commit = _commit(group, entry, **dict(extra or {}))
     missing = []
     if gap_possible:
+        entries = delta.history(spark, group.path)
+        entry = next(h for h in entries if h["version"] == delta_version)
         missing = [c for c in unrecorded_commits(group, entries) if c.delta_version < delta_version]
+    else:
+        entry = delta.commit_entry(spark, group.path, delta_version)
+    commit = _commit(group, entry, **dict(extra or {}))
     group.store.registry.record_commits([*[(c, None) for c in missing], (commit, statistics)])
     return commit
 

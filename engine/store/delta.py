@@ -24,6 +24,7 @@ from engine.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from engine.store import _delta_log
 from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently
 from engine.store._commit import retry as _retry
 from engine.store._delta_sql import delta_table_api
@@ -39,6 +40,7 @@ __all__ = [
     "append",
     "check_log",
     "check_schema",
+    "commit_entry",
     "create_table",
     "current_version",
     "history",
@@ -195,15 +197,17 @@ def upsert(
     *,
     keys: Sequence[str],
     merge_schema: bool = False,
+    log_checked: bool = False,
 ) -> int:
     """MERGE ``df`` into the table on ``keys`` (NULL-safe equality) in one commit.
 
     Matching rows are replaced by the new ones, others inserted. ``df`` must not hold two rows
-    with the same keys (Delta refuses the merge and nothing is written).
+    with the same keys (Delta refuses the merge and nothing is written). ``log_checked``: the
+    caller ran :func:`check_log` on this table in the same operation (it is not replayed twice).
     """
     DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
-    _require_table(spark, path, write=True)
+    _require_table(spark, path, write=not log_checked)
     if isinstance(keys, str) or not keys:
         raise InvalidArgumentError(argument="keys", expected="a non-empty list of column names", found=repr(keys))
     table_schema = read(spark, path).schema
@@ -245,16 +249,17 @@ def replace_range(
     *,
     column: str,
     time_range: TimeRange,
+    log_checked: bool = False,
 ) -> int:
     """Replace exactly the rows with ``column`` in ``time_range`` by ``df``, in one commit.
 
     Idempotent: writing the same data for the same range twice gives the same table. Every row
     of ``df`` must lie inside the range (checked by Delta during the write; on a violation the
-    commit is abandoned and the table is unchanged).
+    commit is abandoned and the table is unchanged). ``log_checked`` as for :func:`upsert`.
     """
     from pyspark.sql.types import TimestampType
 
-    _require_table(spark, path, write=True)
+    _require_table(spark, path, write=not log_checked)
     table_schema = read(spark, path).schema
     if column not in table_schema.fieldNames():
         raise ColumnNotFoundError(argument="column", column=column, side="table", available=table_schema.fieldNames())
@@ -341,7 +346,22 @@ def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list
     return sorted((r.asDict(recursive=True) for r in rows), key=lambda r: r["version"])
 
 
+def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]:
+    """One commit's entry as :func:`history` gives it (without a Spark job on classic sessions)."""
+    entry = _delta_log.commit_entry(spark, path, version)
+    if entry is not None:
+        return entry
+    found = next((h for h in history(spark, path) if h["version"] == version), None)
+    if found is None:
+        raise NotFoundError(kind="Delta commit", name=f"{path} version {version}", hint="")
+    return found
+
+
 def current_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version (from Delta's cached log on classic sessions: no Spark job)."""
+    version = _delta_log.latest_version(spark, path)
+    if version is not None:
+        return version
     DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()

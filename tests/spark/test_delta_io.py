@@ -172,3 +172,37 @@ def test_independent_reader_sees_the_same_rows_at_two_versions(spark, table_path
         spark_rows = sorted(tuple(r) for r in delta.read(spark, table_path, version=version).collect())
         assert via_delta_rs(version) == spark_rows
     assert len(via_delta_rs(1)) == 2 and len(via_delta_rs(2)) == 3
+
+
+def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table_path):
+    """The fast path (Delta's JVM log, no Spark job) gives what history() and detail() give."""
+    from engine.store import _delta_log
+    from engine.store._delta_sql import delta_table_api
+
+    delta.create_table(spark, table_path, SCHEMA)
+    delta.append(spark, table_path, make(spark, [(1, at(1), 1.0), (2, at(1), 2.0)]))
+    delta.upsert(spark, table_path, make(spark, [(2, at(1), 20.0), (3, at(2), 3.0)]), keys=["id", "ts"])
+    spark.sql(f"ALTER TABLE delta.`{table_path}` SET TBLPROPERTIES ('engine.test' = 'yes')")
+    delta.replace_range(spark, table_path, make(spark, [(4, at(2, 5), 4.0)]), column="ts",
+                        time_range=TimeRange(at(2), at(3)))
+    history = delta.history(spark, table_path)
+    assert [h["operation"] for h in history] == ["CREATE TABLE", "WRITE", "MERGE", "SET TBLPROPERTIES", "WRITE"]
+
+    assert _delta_log.latest_version(spark, table_path) == delta.current_version(spark, table_path) == 4
+    for entry in history:
+        fast = _delta_log.commit_entry(spark, table_path, entry["version"])
+        assert fast is not None, "a classic session reads the commit file itself"
+        assert fast == delta.commit_entry(spark, table_path, entry["version"])
+        for field in ("version", "operation", "operationParameters"):
+            assert fast[field] == entry[field], (entry["version"], field)
+        assert (fast["operationMetrics"] or {}) == (entry["operationMetrics"] or {}), entry["version"]
+        assert fast["timestamp"] == entry["timestamp"].astimezone(UTC), entry["version"]
+    assert _delta_log.commit_entry(spark, table_path, 5) is None
+    with pytest.raises(NotFoundError):
+        delta.commit_entry(spark, table_path, 5)
+
+    properties = dict(delta_table_api(spark).forPath(spark, table_path).detail().first()["properties"] or {})
+    assert properties["engine.test"] == "yes"
+    assert _delta_log.log_properties(spark, table_path) == delta.check_log(spark, table_path) == properties
+    assert _delta_log.latest_version(spark, f"{table_path}-none") == -1
+    assert _delta_log.log_properties(spark, f"{table_path}-none") is None  # detail() names what is missing
