@@ -30,11 +30,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InvalidArgumentError
-from engine.store import delta
+from engine.errors import InvalidArgumentError, NotFoundError
+from engine.store import _delta_log, delta
 from engine.store.registry import Commit, as_utc
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from engine.store.feature_group import FeatureGroup
     from engine.store.statistics import ColumnStatistics
 
@@ -62,6 +64,17 @@ def _commit(group: FeatureGroup, entry: Mapping[str, Any], **extra: str) -> Comm
     )
 
 
+def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]:
+    """One commit's entry as :func:`history` gives it (without a Spark job on classic sessions)."""
+    entry = _delta_log.commit_entry(spark, path, version)
+    if entry is not None:
+        return entry
+    found = next((h for h in delta.history(spark, path) if h["version"] == version), None)
+    if found is None:
+        raise NotFoundError(kind="Delta commit", name=f"{path} version {version}", hint="")
+    return found
+
+
 def unrecorded_commits(group: FeatureGroup, history: Sequence[Mapping[str, Any]] | None = None) -> list[Commit]:
     """The group's Delta data commits that the registry has no row for, oldest first."""
     entries = delta.history(group.store.spark, group.path) if history is None else history
@@ -87,7 +100,7 @@ def record_commit(
         entry = next(h for h in entries if h["version"] == delta_version)
         missing = [c for c in unrecorded_commits(group, entries) if c.delta_version < delta_version]
     else:
-        entry = delta.commit_entry(spark, group.path, delta_version)
+        entry = commit_entry(spark, group.path, delta_version)
     commit = _commit(group, entry, **dict(extra or {}))
     group.store.registry.record_commits([*[(c, None) for c in missing], (commit, statistics)])
     return commit

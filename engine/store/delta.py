@@ -40,7 +40,6 @@ __all__ = [
     "append",
     "check_log",
     "check_schema",
-    "commit_entry",
     "create_table",
     "current_version",
     "history",
@@ -344,17 +343,6 @@ def history(spark: SparkSession, path: str, *, limit: int | None = None) -> list
     frame = table.history(limit) if limit else table.history()
     rows = frame.select("version", "timestamp", "operation", "operationParameters", "operationMetrics").collect()
     return sorted((r.asDict(recursive=True) for r in rows), key=lambda r: r["version"])
-
-
-def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]:
-    """One commit's entry as :func:`history` gives it (without a Spark job on classic sessions)."""
-    entry = _delta_log.commit_entry(spark, path, version)
-    if entry is not None:
-        return entry
-    found = next((h for h in history(spark, path) if h["version"] == version), None)
-    if found is None:
-        raise NotFoundError(kind="Delta commit", name=f"{path} version {version}", hint="")
-    return found
 
 
 def current_version(spark: SparkSession, path: str) -> int:

@@ -206,12 +206,9 @@ class FeatureGroup:
             if self.tie_breaker:
                 data = self._resolve_ties(data, against_stored=time_range is None)
             data, quarantined, report = self._validate(data)
-            if time_range is None:
-                version = delta.upsert(spark, self.path, data, keys=self.keys, merge_schema=bool(new_columns),
-                                       log_checked=True)
-            else:
-                version = delta.replace_range(spark, self.path, data, column=self.event_time, time_range=time_range,
-                                              log_checked=True)
+            version = (delta.upsert(spark, self.path, data, keys=self.keys, merge_schema=bool(new_columns), log_checked=True)
+                       if time_range is None else delta.replace_range(
+                           spark, self.path, data, column=self.event_time, time_range=time_range, log_checked=True))
             commit = self._record(version, compute_statistics(data) if self.compute_statistics else None)
             if quarantined is not None:
                 self._quarantine(quarantined, report)

@@ -16,6 +16,7 @@ from engine.errors import (
     TimeRangeError,
 )
 from engine.store import delta
+from engine.store._group_commits import commit_entry
 from engine.store.registry import as_utc
 from engine.temporal.ranges import TimeRange
 
@@ -196,9 +197,9 @@ def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table
     assert delta.current_version(spark, table_path) == 4
     assert delta.check_log(spark, table_path) == properties
     with pytest.raises(NotFoundError):
-        delta.commit_entry(spark, table_path, 5)
+        commit_entry(spark, table_path, 5)
     for entry in history:
-        found = delta.commit_entry(spark, table_path, entry["version"])
+        found = commit_entry(spark, table_path, entry["version"])
         for field in ("version", "operation", "operationParameters"):
             assert found[field] == entry[field], (entry["version"], field)
         assert (found["operationMetrics"] or {}) == (entry["operationMetrics"] or {}), entry["version"]
@@ -207,7 +208,7 @@ def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table
     fast = not is_remote(spark)  # Spark Connect has no JVM on the client
     assert (_delta_log.latest_version(spark, table_path) == 4) is fast
     assert (_delta_log.log_properties(spark, table_path) == properties) is fast
-    assert (_delta_log.commit_entry(spark, table_path, 2) == delta.commit_entry(spark, table_path, 2)) is fast
+    assert (_delta_log.commit_entry(spark, table_path, 2) == commit_entry(spark, table_path, 2)) is fast
     if fast:
         assert _delta_log.commit_entry(spark, table_path, 5) is None
         assert _delta_log.latest_version(spark, f"{table_path}-none") == -1
