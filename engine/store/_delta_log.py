@@ -1,5 +1,5 @@
-"""The two log facts every write needs -- the table's latest version and the entry of one commit --
-read through Delta's own JVM classes, without a Spark job.
+"""The log facts every write needs -- the table's latest version, the entry of one commit, the
+replayed log and its table properties -- read through Delta's own JVM classes, without a Spark job.
 
 ``DeltaTable.history(n)`` runs a Spark job that reads commit files in parallel (about 0.35 s on
 local[2], whatever ``n``); after every write the engine needs only the new version and that one
@@ -10,8 +10,7 @@ commit's entry. On a classic session both come from Delta's cached ``DeltaLog``:
 * :func:`commit_entry`: the ``commitInfo`` action of one commit file, read through the table's
   Hadoop file system, with the timestamp ``history()`` would give: the in-commit timestamp when
   the table records one, else the commit file's modification time (kept after the previous
-  commit's, as Delta's history makes them increase).
-
+  commit's, as Delta's history makes them increase);
 * :func:`log_properties`: what :func:`engine.store._commit.check_log` needs -- every commit file
   since the last checkpoint read (through the checksummed file system: a short write fails its
   ``.crc``) and parsed, and the table properties from the snapshot's metadata -- about 40 ms
@@ -57,15 +56,17 @@ def _snapshot(spark: SparkSession, delta_log: Any) -> Any:
 
 
 def latest_version(spark: SparkSession, path: str) -> int | None:
-    """The table's latest version (-1 if there is none yet), or None if only ``history()`` can tell."""
+    """The table's latest version, or None if only ``history()`` can tell (or no table is there:
+    ``history()`` then raises the error the caller has always seen)."""
     delta_log = _delta_log(spark, path)
     if delta_log is None:
         return None
     try:
-        return int(_snapshot(spark, delta_log).version())
+        version = int(_snapshot(spark, delta_log).version())
     except Exception as err:
         log.debug("DeltaLog.update failed (%s); using history()", err)
         return None
+    return version if version >= 0 else None
 
 
 def corrupt(table: str, version: int | str, reason: str) -> CorruptTableError:
@@ -75,14 +76,15 @@ def corrupt(table: str, version: int | str, reason: str) -> CorruptTableError:
     return CorruptTableError(table=table, version=version, reason=reason, hint=hint)
 
 
-def _read_text(spark: SparkSession, delta_log: Any, version: int) -> tuple[str, int] | None:
-    """One commit file's text and modification time (ms), or None if it does not exist."""
-    jvm = spark._jvm  # type: ignore[union-attr]
-    file = jvm.org.apache.hadoop.fs.Path(delta_log.logPath(), f"{version:020d}.json")
-    fs = file.getFileSystem(delta_log.newDeltaHadoopConf())
-    if not fs.exists(file):
-        return None
-    return _file_text(spark, fs, file), int(fs.getFileStatus(file).getModificationTime())
+def _log_file(spark: SparkSession, delta_log: Any, version: int) -> tuple[Any, Any]:
+    """Commit ``version``'s file in the log and the Hadoop file system it lives on."""
+    file = spark._jvm.org.apache.hadoop.fs.Path(delta_log.logPath(), f"{version:020d}.json")  # type: ignore[union-attr]
+    return file, file.getFileSystem(delta_log.newDeltaHadoopConf())
+
+
+def _modified(fs: Any, file: Any) -> int | None:
+    """A file's modification time (ms), or None if it does not exist."""
+    return int(fs.getFileStatus(file).getModificationTime()) if fs.exists(file) else None
 
 
 def _file_text(spark: SparkSession, fs: Any, file: Any) -> str:
@@ -103,21 +105,22 @@ def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]
     if delta_log is None:
         return None
     try:
-        found = _read_text(spark, delta_log, version)
-        previous = _read_text(spark, delta_log, version - 1) if version > 0 else None
+        file, fs = _log_file(spark, delta_log, version)
+        modified = _modified(fs, file)
+        if modified is None:
+            return None
+        text = _file_text(spark, fs, file)
+        previous = _modified(fs, _log_file(spark, delta_log, version - 1)[0]) if version > 0 else None
     except Exception as err:
         log.debug("commit file %d of %s not readable through the JVM (%s); using history()", version, path, err)
         return None
-    if found is None:
-        return None
-    text, modified = found
     info = next((action["commitInfo"] for action in map(json.loads, filter(None, text.splitlines()))
                  if "commitInfo" in action), None)  # Delta writes it first: the rest is not parsed
     if info is None:
         return None
     millis = info.get("inCommitTimestamp")
     if millis is None:
-        millis = modified if previous is None else max(modified, previous[1] + 1)
+        millis = modified if previous is None else max(modified, previous + 1)
     return {
         "version": version,
         "timestamp": datetime.fromtimestamp(int(millis) / 1000, tz=UTC),
@@ -145,10 +148,9 @@ def log_properties(spark: SparkSession, path: str) -> dict[str, str] | None:
         if int(snapshot.version()) < 0:
             return None  # no table here: detail() gives the error
         deltas = snapshot.logSegment().deltas()
-        fs = None
+        fs = _log_file(spark, delta_log, 0)[1]
         for i in range(int(deltas.length())):
             file = deltas.apply(i).getPath()
-            fs = fs or file.getFileSystem(delta_log.newDeltaHadoopConf())
             name = str(file.getName())
             try:
                 for line in filter(None, _file_text(spark, fs, file).splitlines()):
