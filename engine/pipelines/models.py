@@ -186,7 +186,8 @@ def log_model(
                                         tracking_uri=uris[0], registry_uri=uris[1])
         store.registry.record_lineage(source["node"], Node("model", registration.name, registration.version),
                                       properties={"run_id": run_id, "metrics": metric_values,
-                                                  "promoted": registration.promoted, "flavor": flavor})
+                                                  "promoted": registration.promoted, "flavor": flavor},
+                                      new=True)  # the model version was registered just now
     return LoggedModel(model_uri=model_uri, run_id=run_id, task=task, metrics=metric_values, registration=registration)
 
 

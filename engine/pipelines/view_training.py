@@ -101,6 +101,7 @@ def train_on_dataset(
         store.registry.record_lineage(
             dataset.node, Node("model", registration.name, int(registration.version)),
             properties={"run_id": result.run_id, "metrics": result.metrics, "promoted": registration.promoted},
+            new=True,  # the model version was registered just now
         )
         log.info(
             "model %s v%s: val %s (baseline %s); alias %s %s", registration.name, registration.version,

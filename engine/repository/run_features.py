@@ -72,6 +72,7 @@ def ingest(fs: FeatureStore, repo: Repository, source: str, *, only_missing: boo
 
     With ``only_missing`` a table that already holds a commit is left as it is."""
     from engine.store import delta
+    from engine.store._group_commits import rows_written
     from engine.store.registry import Node
 
     repo.activate()
@@ -91,10 +92,12 @@ def ingest(fs: FeatureStore, repo: Repository, source: str, *, only_missing: boo
                           expected="a function returning a Spark DataFrame",
                           found=f"{type(frame).__module__}.{type(frame).__qualname__} from {spec.loader}")
     version = delta.overwrite(fs.spark, path, frame)
-    rows = delta.read(fs.spark, path, version=version).count()
-    if spec.inputs:
-        fs.record_lineage([Node("delta_table", repo.source_path(n, fs)) for n in spec.inputs], Node("delta_table", path, version),
-                          properties={"loader": spec.loader})
+    rows = rows_written(fs.spark, path, version)
+    if rows is None:
+        rows = delta.read(fs.spark, path, version=version).count()
+    if spec.inputs:  # the source's version was committed just now: its edges are new
+        fs.registry.record_lineage([Node("delta_table", repo.source_path(n, fs)) for n in spec.inputs],
+                                   Node("delta_table", path, version), properties={"loader": spec.loader}, new=True)
     log.info("ingested source %s: %d rows -> %s (Delta v%d) in %.1fs", source, rows, path, version, time.monotonic() - began)
     return {"source": source, "path": path, "status": "written", "rows": rows, "delta_version": version}
 

@@ -75,6 +75,12 @@ def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]
     return found
 
 
+def rows_written(spark: SparkSession, path: str, version: int) -> int | None:
+    """The rows commit ``version`` wrote (Delta's ``numOutputRows``), or None if it does not say."""
+    rows = (commit_entry(spark, path, version).get("operationMetrics") or {}).get("numOutputRows")
+    return None if rows is None else int(rows)
+
+
 def unrecorded_commits(group: FeatureGroup, history: Sequence[Mapping[str, Any]] | None = None) -> list[Commit]:
     """The group's Delta data commits that the registry has no row for, oldest first."""
     entries = delta.history(group.store.spark, group.path) if history is None else history

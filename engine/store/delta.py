@@ -142,10 +142,10 @@ def write_table(spark: SparkSession, path: str, df: DataFrame, *, properties: Ma
         if "DELTA_PATH_EXISTS" in str(err) or "ALREADY_EXISTS" in str(err):
             raise AlreadyExistsError(kind="Delta table", name=str(path), hint="Write to a new path.") from None
         raise
-    versions = [h["version"] for h in history(spark, path, limit=2)]
-    if versions != [0]:  # the single-commit guarantee, checked
+    latest = current_version(spark, path)
+    if latest != 0:  # the single-commit guarantee, checked
         raise AlreadyExistsError(kind="Delta table", name=str(path),
-                                 hint=f"Another writer committed to it at once (versions {versions}).")
+                                 hint=f"Another writer committed to it at once (versions 0 to {latest}).")
     return 0
 
 

@@ -271,14 +271,20 @@ class Registry:
     # -- lineage -------------------------------------------------------------------------------
 
     def record_lineage(
-        self, src: Node | Iterable[Node], dst: Node, *, properties: Mapping[str, Any] | None = None
+        self, src: Node | Iterable[Node], dst: Node, *, properties: Mapping[str, Any] | None = None, new: bool = False
     ) -> None:
-        """Record ``src -> dst`` (or several sources -> ``dst``) in one MERGE; re-recording replaces the properties."""
+        """Record ``src -> dst`` (or several sources -> ``dst``) in one MERGE; re-recording replaces
+        the properties. ``new``: see :meth:`record_edges`."""
         sources = [src] if isinstance(src, Node) else list(src)
-        self.record_edges([Edge(s, dst, dict(properties or {})) for s in sources])
+        self.record_edges([Edge(s, dst, dict(properties or {})) for s in sources], new=new)
 
-    def record_edges(self, edges: Iterable[Edge]) -> None:
-        """Record many edges in one MERGE (keyed by both nodes; properties replaced)."""
+    def record_edges(self, edges: Iterable[Edge], *, new: bool = False) -> None:
+        """Record many edges in one MERGE (keyed by both nodes; properties replaced).
+
+        ``new=True`` is the caller's promise that no edge to these destinations can exist yet
+        (e.g. ``dst`` is a table version this operation has just committed): the rows are then
+        appended, one commit without MERGE's joins (about 0.7 s instead of 3-4 s on a small table).
+        """
         rows: dict[tuple[Node, Node], dict[str, Any]] = {}
         for edge in edges:
             if not isinstance(edge, Edge) or not all(isinstance(n, Node) for n in (edge.src, edge.dst)):
@@ -288,7 +294,7 @@ class Registry:
                 "dst_kind": edge.dst.kind, "dst_name": edge.dst.name, "dst_version": edge.dst.version,
                 "properties": json.dumps(dict(edge.properties), sort_keys=True, default=str),
             }
-        self._write("lineage", _TABLES["lineage"], list(rows.values()), keys=_EDGE_KEYS)
+        self._write("lineage", _TABLES["lineage"], list(rows.values()), keys=None if new else _EDGE_KEYS)
 
     def lineage(
         self, node: Node | str, *, direction: Literal["upstream", "downstream", "both"] = "both"

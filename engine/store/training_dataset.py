@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import AlreadyExistsError, ColumnNotFoundError, InvalidArgumentError, NotFoundError, TimeRangeError
 from engine.store import delta
-from engine.store._group_commits import protect_time_travel
-from engine.store.registry import Entity, Node
+from engine.store._group_commits import protect_time_travel, rows_written
+from engine.store.registry import Edge, Entity, Node
 from engine.temporal.ranges import TimeRange
 
 if TYPE_CHECKING:
@@ -244,7 +244,9 @@ def create_training_dataset(
     frame = _with_split(view.training_data(spine, as_of_versions=source_versions), split, view, spine_cols)
 
     version, path = _write_next_version(store, view, frame)
-    rows = delta.read(store.spark, path).count()
+    rows = rows_written(store.spark, path, 0)  # the table's one commit says how many rows it wrote
+    if rows is None:
+        rows = delta.read(store.spark, path).count()
     split_info = (split.to_dict() if split is not None else {"kind": "none"}) | {"spine_columns": spine_cols}
     dataset = TrainingDataset(
         store=store, view_name=view.name, view_version=view.version, version=version, path=path,
@@ -256,9 +258,10 @@ def create_training_dataset(
     for node in sources:  # before registering: a registered dataset's sources always keep their log
         protect_time_travel(store.get_feature_group(node.name, node.version))
     store.registry.register([dataset.to_entity()])
-    store.registry.record_lineage([*sources, view.node], dataset.node, properties={"source_versions": source_versions})
+    edges = [Edge(node, dataset.node, {"source_versions": source_versions}) for node in [*sources, view.node]]
     if view.spine_source:
-        store.registry.record_lineage(Node("delta_table", view.spine_source, spine_version), dataset.node)
+        edges.append(Edge(Node("delta_table", view.spine_source, spine_version), dataset.node, {}))
+    store.registry.record_edges(edges, new=True)  # one commit; the dataset version was written just now
     log.info("training dataset %s v%d: %d rows at %s (sources %s)", view.name, version, rows, path, source_versions)
     return dataset
 

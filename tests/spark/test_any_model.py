@@ -259,6 +259,23 @@ def test_builtin_multiclass_with_string_labels(world: Any) -> None:
     assert (pdf["prediction"].to_numpy() == model.predict(x)).all()
     assert "probability" not in pdf.columns  # binary only
 
+    # the estimator's own pandas UDF ran (not MLflow's), and it gives MLflow's numbers exactly
+    from engine.pipelines._resolve import resolve_model
+    from engine.pipelines.inference import _python_outputs, _sklearn_outputs
+
+    resolved = resolve_model("models:/acct_multi@champion", store=world["fs"])
+    frame = world["view"].training_data(world["spine"])
+    ours = _sklearn_outputs(world["fs"].spark, resolved, frame, list(FEATURES))
+    assert ours is not None and "probabilities(" in ours[3]._jdf.queryExecution().analyzed().toString()
+    with _uris(world["fs"]):
+        theirs = _python_outputs(world["fs"].spark, resolved, frame, list(FEATURES))
+    columns = [(p, i) for p, i, _, _ in (ours, theirs)]
+    got = [t.select("event_id", p.alias("p"), i.alias("i")).toPandas().sort_values("event_id") for (p, i), t in
+           zip(columns, (ours[3], theirs[3]), strict=True)]
+    assert len(got[0]) == len(x)
+    np.testing.assert_allclose(np.array(got[0]["p"].tolist()), np.array(got[1]["p"].tolist()), rtol=0, atol=1e-12)
+    assert (got[0]["i"].to_numpy() == got[1]["i"].to_numpy()).all()
+
 
 def _uris(fs: FeatureStore) -> Any:
     from engine.tracking import mlflow_uris
