@@ -44,6 +44,24 @@ def test_lineage_across_kinds_in_one_call(spark, tmp_path):
     assert all(OTHER not in (e.src, e.dst) for e in both)
 
 
+def test_edges_into_a_new_version_are_appended_unless_one_is_recorded(spark, tmp_path):
+    from engine.store import delta
+
+    registry = Registry(spark, str(tmp_path / "store"))
+    scored = Node("predictions", "/data/predictions/dec", 0)
+    registry.record_lineage(MODEL, scored, properties={"batch_id": "b1"}, new=True)
+    registry.record_lineage(TRAIN, Node("model", "delay_model", 3), properties={"run": "r"}, new=True)
+    path = registry.path("lineage")
+    operations = [h["operation"] for h in delta.history(spark, path)]
+    assert operations == ["CREATE TABLE", "WRITE", "WRITE"]  # two blind appends, no MERGE
+    # the table was deleted and created again: its version 0 repeats, so the edge is replaced, not doubled
+    registry.record_lineage(MODEL, scored, properties={"batch_id": "b2"}, new=True)
+    assert delta.history(spark, path)[-1]["operation"] == "MERGE"
+    edges = [e for e in registry.lineage(MODEL, direction="downstream") if e.dst == scored]
+    assert [e.properties for e in edges] == [{"batch_id": "b2"}]
+    assert {e.dst for e in registry.lineage(TRAIN, direction="downstream")} == {Node("model", "delay_model", 3)}
+
+
 def test_entities_merge_is_idempotent(spark, tmp_path):
     registry = Registry(spark, str(tmp_path / "store"))
     model = Entity(kind="model", name="delay_model", version=2, description="GBT", tags=("demo",),
