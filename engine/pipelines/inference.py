@@ -291,13 +291,11 @@ def _write(spark: SparkSession, scored: DataFrame, *, model: ResolvedModel, view
     delta.create_table(spark, output, frame.schema, partition_by=["scoring_date"], exist_ok=True)
     version = delta.replace_where(spark, output, frame, column="batch_id", value=batch_id)
     written = delta.read(spark, output, version=version).where(F.col("batch_id") == batch_id)
-    rows = rows_written(spark, output, version)  # the batch is exactly what this commit wrote: no count job
-    if rows is None:
-        rows = written.count()
+    rows = rows_written(spark, output, version, otherwise=written)  # the batch is exactly what this commit wrote
     view.store.registry.record_lineage(
         Node("model", model.name, model.version), Node("predictions", output, version),
         properties={"batch_id": batch_id, "rows": rows, "as_of": None if as_of is None else as_of.isoformat()},
-        new=True,  # the predictions version was committed just now: no edge can exist yet
+        new=True,  # the predictions version was committed just now
     )
     log.info("scored batch %s: %d rows with %s -> %s (Delta v%d)", batch_id, rows, model.uri, output, version)
     written.score_result = ScoreResult(  # type: ignore[attr-defined]

@@ -92,9 +92,7 @@ def ingest(fs: FeatureStore, repo: Repository, source: str, *, only_missing: boo
                           expected="a function returning a Spark DataFrame",
                           found=f"{type(frame).__module__}.{type(frame).__qualname__} from {spec.loader}")
     version = delta.overwrite(fs.spark, path, frame)
-    rows = rows_written(fs.spark, path, version)
-    if rows is None:
-        rows = delta.read(fs.spark, path, version=version).count()
+    rows = rows_written(fs.spark, path, version, otherwise=delta.read(fs.spark, path, version=version))
     if spec.inputs:  # the source's version was committed just now: its edges are new
         fs.registry.record_lineage([Node("delta_table", repo.source_path(n, fs)) for n in spec.inputs],
                                    Node("delta_table", path, version), properties={"loader": spec.loader}, new=True)

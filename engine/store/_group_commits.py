@@ -35,7 +35,7 @@ from engine.store import _delta_log, delta
 from engine.store.registry import Commit, as_utc
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from engine.store.feature_group import FeatureGroup
     from engine.store.statistics import ColumnStatistics
@@ -75,10 +75,11 @@ def commit_entry(spark: SparkSession, path: str, version: int) -> dict[str, Any]
     return found
 
 
-def rows_written(spark: SparkSession, path: str, version: int) -> int | None:
-    """The rows commit ``version`` wrote (Delta's ``numOutputRows``), or None if it does not say."""
+def rows_written(spark: SparkSession, path: str, version: int, *, otherwise: DataFrame) -> int:
+    """The rows commit ``version`` wrote (Delta's ``numOutputRows``: no job), or, if the commit
+    does not say, ``otherwise.count()`` (the caller's frame of exactly those rows)."""
     rows = (commit_entry(spark, path, version).get("operationMetrics") or {}).get("numOutputRows")
-    return None if rows is None else int(rows)
+    return otherwise.count() if rows is None else int(rows)
 
 
 def unrecorded_commits(group: FeatureGroup, history: Sequence[Mapping[str, Any]] | None = None) -> list[Commit]:

@@ -244,9 +244,7 @@ def create_training_dataset(
     frame = _with_split(view.training_data(spine, as_of_versions=source_versions), split, view, spine_cols)
 
     version, path = _write_next_version(store, view, frame)
-    rows = rows_written(store.spark, path, 0)  # the table's one commit says how many rows it wrote
-    if rows is None:
-        rows = delta.read(store.spark, path).count()
+    rows = rows_written(store.spark, path, 0, otherwise=delta.read(store.spark, path))  # the table's one commit
     split_info = (split.to_dict() if split is not None else {"kind": "none"}) | {"spine_columns": spine_cols}
     dataset = TrainingDataset(
         store=store, view_name=view.name, view_version=view.version, version=version, path=path,
