@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 from engine.errors import InvalidArgumentError
 
 __all__ = [
+    "FF_JVM_ARCHIVE",
     "FF_PROJECT_ROOT",
     "FF_REPO",
     "FF_SPARK_PROFILES",
@@ -75,6 +76,17 @@ FF_REPO: EnvVar[Path] = EnvVar(
 FF_SPARK_PROFILES: EnvVar[Path] = EnvVar(
     "FF_SPARK_PROFILES", _path, "a folder of your own Spark profiles <name>.yaml (looked up before the packaged ones)"
 )
+
+
+def _switch(raw: str) -> bool:
+    if raw.lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError("one of 0/1, true/false, yes/no, on/off")
+    return raw.lower() in ("1", "true", "yes", "on")
+
+
+FF_JVM_ARCHIVE: EnvVar[bool] = EnvVar(
+    "FF_JVM_ARCHIVE", _switch, "0 turns off the local driver JVM's class archive (engine.jvm_archive; default on)"
+)
 MLFLOW_TRACKING_URI: EnvVar[str] = EnvVar(
     "MLFLOW_TRACKING_URI", str,
     "an MLflow tracking URI (http(s)://server, databricks, sqlite:///...); unset: SQLite in the warehouse",
@@ -95,5 +107,5 @@ SPARK_REMOTE: EnvVar[str] = EnvVar(
     "a Spark Connect URL sc://host:port[/;param=value] (the `remote` profile connects to it; PySpark reads it too)",
 )
 
-VARIABLES: tuple[EnvVar[object], ...] = (FF_PROJECT_ROOT, FF_REPO, FF_SPARK_PROFILES, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI,
+VARIABLES: tuple[EnvVar[object], ...] = (FF_JVM_ARCHIVE, FF_PROJECT_ROOT, FF_REPO, FF_SPARK_PROFILES, FF_WAREHOUSE, MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI,
                                          SPARK_REMOTE)

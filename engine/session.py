@@ -15,7 +15,8 @@ session: a classic profile (``local``, ``standalone``) then raises :class:`Sessi
 naming the session found, instead of Spark's unrelated start-up failure. An ambient profile
 (``databricks``) returns the active session of either kind.
 
-Run ``python -m engine.session --fetch-jars`` once to pre-fetch the Delta jars (``make jars``).
+Run ``python -m engine.session --fetch-jars`` once to pre-fetch the Delta jars and write the driver
+JVM's class archive (:mod:`engine.jvm_archive`; ``make jars``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import delta_jars
+from engine import delta_jars, jvm_archive
 from engine.config import from_mapping, load_yaml
 from engine.delta_jars import DELTA_COORDINATE
 from engine.errors import DeltaJarsError, InvalidArgumentError, JavaError, SessionConflictError, UnknownProfileError
@@ -192,6 +193,7 @@ def build_spark(profile: str = "local", overrides: Mapping[str, Any] | None = No
     time.tzset()
     started = time.monotonic()
     delta_jars.use_resolved(settings)  # under spark-submit there are no packages here: nothing to do
+    jvm_archive.use(settings, master)  # the driver JVM this process starts maps its classes (if archived)
     if "spark.jars.packages" in settings and not delta_jars.is_cached(settings):
         log.info("Resolving %s from Maven Central (first run only; cached afterwards)...", DELTA_COORDINATE)
     if master:
@@ -322,6 +324,9 @@ def _main(argv: list[str] | None = None) -> int:
     jars = spark.sparkContext.getConf().get("spark.jars", "").split(",")
     print(f"Delta Lake jars ready ({time.monotonic() - started:.0f}s): {len(jars)} jars, {jars[0] if jars else ''} ...")
     spark.stop()
+    print("Writing the driver JVM's class archive (faster session start-up; once)...", flush=True)
+    archive = jvm_archive.build(args.profile, spark_settings(load_profile(args.profile), {"spark.master": "local[1]"}))
+    print(f"JVM class archive: {archive or 'none (sessions start without it)'}")
     return 0
 
 

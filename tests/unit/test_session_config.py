@@ -207,3 +207,27 @@ def test_resolved_delta_jars_replace_the_resolution_only_when_every_jar_is_there
     files[1].unlink()
     settings = dict(base)
     assert not delta_jars.use_resolved(settings) and settings == base  # a jar went missing: resolve again
+
+
+def test_jvm_archive_is_used_only_by_a_local_driver_when_it_exists_for_the_class_path(tmp_path, monkeypatch):
+    from engine import jvm_archive
+
+    monkeypatch.delenv("FF_JVM_ARCHIVE", raising=False)
+    settings = {"spark.jars.ivy": str(tmp_path), "spark.jars": "/x/delta.jar"}
+    archive = jvm_archive.archive_file(settings)
+    assert archive is not None and archive.parent == tmp_path / "jars"
+    assert jvm_archive.archive_file({**settings, "spark.jars": "/y/delta.jar"}) != archive  # another class path
+    assert not jvm_archive.use(dict(settings), "local[2]")  # not written yet: nothing changes
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"x")
+    local = dict(settings)
+    assert jvm_archive.use(local, "local[2]")
+    assert f"-XX:SharedArchiveFile={archive}" in local["spark.driver.extraJavaOptions"]
+    assert not jvm_archive.use(dict(settings), "spark://host:7077")  # spark-submit starts that driver
+    assert not jvm_archive.use(dict(settings), None)  # under spark-submit
+    own = {**settings, "spark.driver.extraJavaOptions": "-Xss4m -XX:SharedArchiveFile=/mine.jsa"}
+    assert not jvm_archive.use(own, "local[2]") and own["spark.driver.extraJavaOptions"].endswith("/mine.jsa")
+    kept = {**settings, "spark.driver.extraJavaOptions": "-Xss4m"}
+    assert jvm_archive.use(kept, "local") and kept["spark.driver.extraJavaOptions"].startswith("-Xss4m -XX:Shared")
+    monkeypatch.setenv("FF_JVM_ARCHIVE", "0")
+    assert not jvm_archive.use(dict(settings), "local[2]")
