@@ -4,7 +4,8 @@ A new JVM spends its first seconds loading, parsing and verifying the classes Sp
 Hadoop need (tens of thousands). Java's dynamic AppCDS writes the classes one run loaded to an archive
 when that JVM exits (``-XX:ArchiveClassesAtExit``); a later JVM started with ``-XX:SharedArchiveFile``
 maps them from the archive instead. On this project's 2-core machine a local session was ready in
-8.2 s instead of 16.4 s and the first feature-group creation took 22 s instead of 29 s (2026-12-03).
+8.2-8.7 s instead of 12.4-16.4 s and the first feature-group creation took 22-25 s instead of 29 s
+(two runs each, 2026-12-03): about 8 s less per JVM start.
 
 :func:`build` writes the archive once (``make jars`` runs ``python -m engine.session --fetch-jars``,
 which calls it): a child process starts a local session with ``-XX:ArchiveClassesAtExit`` and does
@@ -80,7 +81,7 @@ def use(settings: dict[str, str], master: str | None) -> bool:
 
 
 _WARM_UP = """
-import sys, tempfile
+import shutil, sys, tempfile
 from engine.session import build_spark
 from engine.store import delta
 spark = build_spark(sys.argv[1], {"spark.master": "local[1]", "spark.ui.enabled": "false",
@@ -92,6 +93,7 @@ delta.append(spark, folder + "/t", frame)
 delta.upsert(spark, folder + "/t", frame, keys=["id"])
 delta.read(spark, folder + "/t").where("x > 1").groupBy("name").count().collect()
 delta.history(spark, folder + "/t")
+shutil.rmtree(folder, ignore_errors=True)
 gateway = spark.sparkContext._gateway
 spark.stop()
 gateway.proc.stdin.close()  # the JVM exits on EOF and writes the archive while exiting
@@ -113,14 +115,18 @@ def build(profile: str, settings: Mapping[str, str]) -> Path | None:
     partial = Path(tempfile.mkdtemp(prefix="ff-jvm-archive-")) / target.name
     started = time.monotonic()
     env = {**os.environ, "FF_JVM_ARCHIVE": "0"}
-    done = subprocess.run([sys.executable, "-c", _WARM_UP, profile, str(partial)], env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
-    if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
-        log.warning("no JVM class archive (sessions start without it): %s", (done.stderr or done.stdout)[-500:])
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(partial), target.with_suffix(".tmp"))
-    target.with_suffix(".tmp").replace(target)  # atomic: a session maps the whole archive or none
+    try:
+        done = subprocess.run([sys.executable, "-c", _WARM_UP, profile, str(partial)], env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+        if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+            log.warning("no JVM class archive (sessions start without it): %s", (done.stderr or done.stdout)[-500:])
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_suffix(f".{os.getpid()}.tmp")
+        shutil.move(str(partial), staged)
+        staged.replace(target)  # atomic: a session maps the whole archive or none
+    finally:
+        shutil.rmtree(partial.parent, ignore_errors=True)
     log.info("JVM class archive %s (%.0f MB) written in %.0fs", target, target.stat().st_size / 2**20,
              time.monotonic() - started)
     return target
