@@ -214,22 +214,3 @@ def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table
         assert _delta_log.latest_version(spark, f"{table_path}-none") is None  # history() names what is missing
         assert _delta_log.log_properties(spark, f"{table_path}-none") is None  # detail() names what is missing
 
-
-def test_the_local_session_maps_the_jvm_class_archive_when_make_jars_wrote_it(spark):
-    """``make jars`` writes the archive (engine.jvm_archive.build); a local session built after it
-    starts its JVM with it and the JVM really shares classes from it."""
-    from engine import delta_jars, jvm_archive
-    from engine.session import load_profile, spark_settings
-
-    settings = spark_settings(load_profile("local"))
-    delta_jars.use_resolved(settings)
-    archive = jvm_archive.archive_file(settings)
-    if archive is None or not archive.is_file() or not jvm_archive.enabled():
-        pytest.skip(f"no JVM class archive at {archive} (make jars writes it)")
-    jvm = spark.sparkContext._jvm
-    arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-    assert f"-XX:SharedArchiveFile={archive}" in arguments, arguments
-    bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
-        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
-    assert bean.getVMOption("UseSharedSpaces").getValue() == "true"
-    assert bean.getVMOption("SharedArchiveFile").getValue() == str(archive)
