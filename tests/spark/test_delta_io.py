@@ -213,4 +213,3 @@ def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table
         assert _delta_log.commit_entry(spark, table_path, 5) is None
         assert _delta_log.latest_version(spark, f"{table_path}-none") is None  # history() names what is missing
         assert _delta_log.log_properties(spark, f"{table_path}-none") is None  # detail() names what is missing
-
