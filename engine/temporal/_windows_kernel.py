@@ -1,26 +1,33 @@
-"""The vectorised strategy of :func:`engine.temporal.windows.window_aggregates`: one shuffle by
-key, then every partition at once in numpy (:mod:`engine.temporal._windows_numpy`) via
-``mapInArrow``. The two-block Spark plan (:mod:`engine.temporal._windows_plan`) stays the
-fallback (DECIMAL sums, nested min/max/last values, floating-point keys) and the reference.
+"""The vectorised strategy of :func:`engine.temporal.windows.window_aggregates`: rows hashed into
+buckets of keys, then every bucket at once in numpy (:mod:`engine.temporal._windows_numpy`) via
+``cogroup().applyInArrow``. The two-block Spark plan (:mod:`engine.temporal._windows_plan`) stays
+the fallback (DECIMAL sums, nested min/max/last values, floating-point keys) and the reference.
 
-Rows: with a spine, the spine rows (all their columns) and the events (keys, time, the
-aggregated columns and tie-breakers only); without one, the events once, each both an event and
-a target. No sort in Spark, no window operator, one Exchange.
+What travels through the shuffle and Arrow is what the kernel needs, once:
+
+* with a spine: the spine rows as they are (their key and time columns are read in Python, not
+  copied) and, as the other side of the cogroup, the events' key, time, aggregated and
+  tie-breaker columns -- two tables, so no row is padded with NULLs for the other's columns;
+* without one: the events as they are, the other side empty (measured on 10M events: a cogroup
+  moves rows into Python with ~25 % less CPU than ``repartition`` + ``mapInArrow``, which wraps
+  every row in a struct).
+
+The bucket of a row is a value that Spark's exchange sends to the partition of its own number
+(:func:`engine.temporal._asof_kernel.partition_values`), so buckets spread evenly over tasks. No
+sort of the rows by time in Spark, no window operator.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.temporal._windows_numpy import WindowAgg, aggregate_partition
-from engine.temporal._windows_plan import PlanInput, q, time_number_sql
+from engine.temporal._windows_numpy import Columns, WindowAgg, aggregate_bucket
+from engine.temporal._windows_plan import PlanInput, q
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-KIND = "__wk_kind"
-TIME = "__ff_t"
-BATCH_ROWS = 65_536
+BUCKET = "__wk_bucket"
 
 
 def kernel_blocker(p: PlanInput) -> str | None:
@@ -47,45 +54,54 @@ def kernel_blocker(p: PlanInput) -> str | None:
     return None
 
 
+def _bucket_sql(keys: list[str], partitions: int) -> str:
+    from engine.temporal._asof_kernel import partition_values
+
+    values = ", ".join(str(v) for v in partition_values(partitions))
+    return f"element_at(array({values}), pmod(hash({', '.join(keys)}), {partitions}) + 1) AS {BUCKET}"
+
+
 def kernel_plan(p: PlanInput, *, partitions: int) -> DataFrame:
     from pyspark.sql import types as T
 
-    value_cols = list(dict.fromkeys(a.column for a in p.aggs if a.column is not None))
-    keys = [f"__wk_k{i}" for i in range(len(p.event_keys))]
     if p.spine is None:
-        inputs = {c: f"__wk_c{j}" for j, c in enumerate(p.events.columns)}
-        values = {c: inputs[c] for c in value_cols}
-        ties = [inputs[c] for c in p.tie_breaker]
-        rows = p.events.selectExpr(
-            *(f"{q(c)} AS {n}" for c, n in inputs.items()),
-            *(f"{q(c)} AS {k}" for c, k in zip(p.event_keys, keys, strict=True)),
-            f"{time_number_sql(p.event_time, p.kind)} AS {TIME}",
+        # every event is a target: its columns travel once, the other side of the cogroup is empty
+        names = {c: f"__wk_c{j}" for j, c in enumerate(p.events.columns)}
+        targets = events = p.events.selectExpr(
+            *(f"{q(c)} AS {n}" for c, n in names.items()), _bucket_sql([names[k] for k in p.event_keys], partitions)
         )
+        other = events.select(BUCKET).where("false")
+        target_names = list(names.values())
+        columns = Columns(event_keys=[names[k] for k in p.event_keys], event_time=names[p.event_time],
+                          ties=[names[c] for c in p.tie_breaker])
+        event_names = names
+        output = list(p.events.columns)
     else:
-        inputs = {c: f"__wk_c{j}" for j, c in enumerate(p.spine.columns)}
-        values = {c: f"__wk_v{j}" for j, c in enumerate(value_cols)}
-        ties = [f"__wk_tb{j}" for j in range(len(p.tie_breaker))]
-        targets = p.spine.selectExpr(
-            *(f"{q(c)} AS {n}" for c, n in inputs.items()),
-            *(f"{q(c)} AS {k}" for c, k in zip(p.spine_keys, keys, strict=True)),
-            f"{time_number_sql(p.spine_time, p.kind)} AS {TIME}", f"CAST(0 AS TINYINT) AS {KIND}",
-        )
+        spine_names = {c: f"__wk_c{j}" for j, c in enumerate(p.spine.columns)}
+        needed = [*p.event_keys, p.event_time, *(a.column for a in p.aggs if a.column is not None), *p.tie_breaker]
+        event_names = {c: f"__wk_e{j}" for j, c in enumerate(dict.fromkeys(needed))}
         valid = " AND ".join(f"{q(c)} IS NOT NULL" for c in [*p.event_keys, p.event_time])
-        events = p.events.where(valid).selectExpr(
-            *(f"{q(c)} AS {k}" for c, k in zip(p.event_keys, keys, strict=True)),
-            f"{time_number_sql(p.event_time, p.kind)} AS {TIME}", f"CAST(1 AS TINYINT) AS {KIND}",
-            *(f"{q(c)} AS {n}" for c, n in values.items()),
-            *(f"{q(c)} AS {n}" for c, n in zip(p.tie_breaker, ties, strict=True)),
+        targets = p.spine.selectExpr(
+            *(f"{q(c)} AS {n}" for c, n in spine_names.items()),
+            _bucket_sql([spine_names[k] for k in p.spine_keys], partitions),
         )
-        rows = targets.unionByName(events, allowMissingColumns=True)
-    rows = rows.repartition(partitions, *keys)
+        events = p.events.where(valid).selectExpr(
+            *(f"{q(c)} AS {n}" for c, n in event_names.items()),
+            _bucket_sql([event_names[k] for k in p.event_keys], partitions),
+        )
+        other = events
+        target_names = list(spine_names.values())
+        columns = Columns(event_keys=[event_names[k] for k in p.event_keys], event_time=event_names[p.event_time],
+                          target_keys=[spine_names[k] for k in p.spine_keys], target_time=spine_names[p.spine_time],
+                          ties=[event_names[c] for c in p.tie_breaker])
+        output = list(p.spine.columns)
 
     specs = [
-        WindowAgg(column=values[a.column] if a.column is not None else None, fn=a.fn, units=a.units,
+        WindowAgg(column=event_names[a.column] if a.column is not None else None, fn=a.fn, units=a.units,
                   integral=isinstance(a.dtype, T.IntegralType))
         for a in p.aggs
     ]
-    fields = [rows.schema[n] for n in inputs.values()]
+    fields = [targets.schema[n] for n in target_names]
     for j, a in enumerate(p.aggs):
         if a.fn == "count" or (a.fn == "sum" and isinstance(a.dtype, T.IntegralType)):
             dtype: Any = T.LongType()
@@ -95,37 +111,23 @@ def kernel_plan(p: PlanInput, *, partitions: int) -> DataFrame:
             dtype = a.dtype
         fields.append(T.StructField(f"__wk_a{j}", dtype, True))
     schema = T.StructType(fields)
-    target_cols = list(inputs.values())
-    has_spine = p.spine is not None
-
-    def run(batches: Any) -> Any:
-        import numpy as np
-        import pyarrow as pa
-
-        batches = list(batches)
-        if not batches:
-            return
-        table = pa.Table.from_batches(batches)
-        if table.num_rows == 0:
-            return
-        if has_spine:
-            kind = table.column(KIND).to_numpy()
-            is_event, is_target = kind == 1, kind == 0
-        else:
-            is_event = np.ones(table.num_rows, dtype=bool)
-            is_target = is_event
-        targets, results = aggregate_partition(table, keys=keys, is_event=is_event, is_target=is_target, ties=ties,
-                                               aggs=specs)
-        index = pa.array(targets)
-        columns = [table.column(c).take(index) for c in target_cols]
-        fields = list(schema_arrow)
-        columns += [r if r.type == f.type else r.cast(f.type) for r, f in zip(results, fields[len(target_cols):], strict=True)]
-        out = pa.Table.from_arrays(columns, names=[f.name for f in fields])
-        yield from out.combine_chunks().to_batches(max_chunksize=BATCH_ROWS)
-
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    schema_arrow = to_arrow_schema(schema, timezone="UTC")
-    names = [*inputs, *(a.name for a in p.aggs)]
-    internal = [*inputs.values(), *(f"__wk_a{j}" for j in range(len(p.aggs)))]
-    return rows.mapInArrow(run, schema).selectExpr(*(f"{n} AS {q(c)}" for n, c in zip(internal, names, strict=True)))
+    arrow_schema = to_arrow_schema(schema, timezone="UTC")
+    same = p.spine is None
+
+    def run(left: Any, right: Any) -> Any:
+        import pyarrow as pa
+
+        if left.num_rows == 0:
+            return arrow_schema.empty_table()
+        results = aggregate_bucket(left if same else right, None if same else left, columns, specs)
+        arrays = [left.column(n) for n in target_names]
+        for r, f in zip(results, list(arrow_schema)[len(target_names):], strict=True):
+            arrays.append(r if r.type == f.type else r.cast(f.type))
+        return pa.Table.from_arrays(arrays, names=arrow_schema.names)
+
+    grouped = targets.groupBy(BUCKET).cogroup(other.groupBy(BUCKET))
+    internal = [*target_names, *(f"__wk_a{j}" for j in range(len(p.aggs)))]
+    names_out = [*output, *(a.name for a in p.aggs)]
+    return grouped.applyInArrow(run, schema).selectExpr(*(f"{n} AS {q(c)}" for n, c in zip(internal, names_out, strict=True)))

@@ -159,12 +159,18 @@ def test_default_names_and_labels() -> None:
     assert Agg("v", "sum", 3, name="custom").output_name == "custom"
 
 
-def test_kernel_plan_is_one_shuffle_and_no_window_operator(spark) -> None:
-    """The default (vectorised) strategy: one exchange for all windows, computed in Arrow batches."""
+def test_kernel_plan_shuffles_each_input_once_and_has_no_window_operator(spark) -> None:
+    """The default (vectorised) strategy: the spine and the events each shuffled once for all
+    windows, side by side in one cogroup; without a spine the events alone (the other side is
+    empty and reads nothing)."""
     case = GOLDEN["several_windows_at_once"]
     plan = _run_case(spark, case)._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("Exchange hashpartitioning") == 1, plan
-    assert "MapInArrow" in plan and "Window [" not in plan, plan
+    assert plan.count("Exchange hashpartitioning") == 2, plan
+    assert "FlatMapCoGroupsInArrow" in plan and "Window [" not in plan, plan
+    events = _frame(spark, case["events"])
+    alone = window_aggregates(events, by="k", event_time="ts", aggs=[Agg("v", "mean", DAY)])
+    plan = alone._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Scan ExistingRDD") == 1 and "Window [" not in plan, plan
 
 
 def test_plan_is_one_shuffle_and_running_frames_only(spark) -> None:

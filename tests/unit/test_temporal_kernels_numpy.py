@@ -8,15 +8,14 @@ from __future__ import annotations
 import math
 import statistics
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.temporal import _windows_numpy
+from engine.temporal import _windows_stats
 from engine.temporal._asof_numpy import PartitionSpec, SideSpec, match
-from engine.temporal._windows_numpy import WindowAgg, aggregate_partition
+from engine.temporal._windows_numpy import Columns, WindowAgg, aggregate_bucket
 
 KEYS = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
 TIMES = st.one_of(st.none(), st.integers(0, 12))
@@ -145,23 +144,71 @@ def _same(a, b):
     units=st.sampled_from([1, 2, 3, 5, 20]),
 )
 def test_window_aggregates_equal_brute_force(events, targets, units):
-    n_t = len(targets)
-    table = pa.table({
-        "k0": pa.array([k for k, _ in targets] + [e[0] for e in events], pa.string()),
-        "__ff_t": pa.array([t for _, t in targets] + [e[1] for e in events], pa.int64()),
-        "v": pa.array([None] * n_t + [e[2] for e in events], pa.float64()),
-        "tb": pa.array([None] * n_t + [e[3] for e in events], pa.int64()),
-    })
-    kind = np.array([0] * n_t + [1] * len(events))
-    fns = ["count", "sum", "mean", "min", "max", "stddev", "last"]
-    aggs = [WindowAgg(column="v", fn=fn, units=units, integral=False) for fn in fns]
+    targets_table = pa.table({"tk": pa.array([k for k, _ in targets], pa.string()),
+                              "tt": pa.array([t for _, t in targets], pa.int64())})
+    events_table = _events_table(events)
+    aggs = [WindowAgg(column="v", fn=fn, units=units, integral=False) for fn in FNS]
     aggs.append(WindowAgg(column=None, fn="count", units=units, integral=False))
-    rows, results = aggregate_partition(table, keys=["k0"], is_event=kind == 1, is_target=kind == 0, ties=["tb"], aggs=aggs)
-    assert list(rows) == list(range(n_t))
-    for fn, result in zip([*fns, "rows"], results, strict=True):
+    cols = Columns(event_keys=["k0"], event_time="t", target_keys=["tk"], target_time="tt", ties=["tb"])
+    results = aggregate_bucket(events_table, targets_table, cols, aggs)
+    for fn, result in zip([*FNS, "rows"], results, strict=True):
         want = _window_brute(events, targets, fn, units)
         got = result.to_pylist()
         assert all(_same(g, w) for g, w in zip(got, want, strict=True)), (fn, got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(st.tuples(st.sampled_from(["a", "b", None]), TIMES, VALUES, st.one_of(st.none(), st.integers(0, 2))),
+                    min_size=1, max_size=20),
+    units=st.sampled_from([1, 2, 3, 5, 20, 2**62]),
+)
+def test_window_aggregates_at_every_event_equal_brute_force(events, units):
+    """Without a spine every event is a target at its own time, in its own row order."""
+    aggs = [WindowAgg(column="v", fn=fn, units=units, integral=False) for fn in FNS]
+    aggs.append(WindowAgg(column=None, fn="count", units=units, integral=False))
+    results = aggregate_bucket(_events_table(events), None, Columns(event_keys=["k0"], event_time="t", ties=["tb"]), aggs)
+    targets = [(e[0], e[1]) for e in events]
+    for fn, result in zip([*FNS, "rows"], results, strict=True):
+        want = _window_brute(events, targets, fn, units)
+        got = result.to_pylist()
+        assert all(_same(g, w) for g, w in zip(got, want, strict=True)), (fn, got, want)
+
+
+WIDE_TIMES = st.one_of(st.none(), st.sampled_from([-(2**61), -5, 0, 1, 3, 2**61, 2**62 - 1]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    events=st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), WIDE_TIMES, VALUES, st.none()), max_size=12),
+    targets=st.lists(st.tuples(st.sampled_from(["a", "b", None]), WIDE_TIMES), min_size=1, max_size=6),
+    units=st.sampled_from([1, 4, 2**61, 2**62]),
+)
+def test_window_bounds_hold_over_the_whole_time_range(events, targets, units):
+    """Times far apart (the packed (key, time) values would overflow: ranks instead) and windows
+    reaching below the smallest time (saturated, not wrapped)."""
+    targets_table = pa.table({"tk": pa.array([k for k, _ in targets], pa.string()),
+                              "tt": pa.array([t for _, t in targets], pa.int64())})
+    cols = Columns(event_keys=["k0"], event_time="t", target_keys=["tk"], target_time="tt")
+    aggs = [WindowAgg(column="v", fn="sum", units=units, integral=False), WindowAgg(None, "count", units, False)]
+    for table, at in ((targets_table, targets), (None, [(e[0], e[1]) for e in events])):
+        if not at:
+            continue
+        sums, counts = aggregate_bucket(_events_table(events), table, cols, aggs)
+        assert counts.to_pylist() == _window_brute(events, at, "rows", units)
+        assert all(_same(g, w) for g, w in zip(sums.to_pylist(), _window_brute(events, at, "sum", units), strict=True))
+
+
+def _events_table(events):
+    return pa.table({
+        "k0": pa.array([e[0] for e in events], pa.string()),
+        "t": pa.array([e[1] for e in events], pa.int64()),
+        "v": pa.array([e[2] for e in events], pa.float64()),
+        "tb": pa.array([e[3] for e in events], pa.int64()),
+    })
+
+
+FNS = ["count", "sum", "mean", "min", "max", "stddev", "last"]
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -169,15 +216,13 @@ def test_window_sums_do_not_cancel_catastrophically(monkeypatch, direct):
     """A huge value far back in the key's history must not swallow the small values of later
     windows (plain prefix sums would return 0 or garbage here)."""
     if not direct:  # the compensated, key-shifted prefix sums of stddev on long windows
-        monkeypatch.setattr(_windows_numpy, "DIRECT_FACTOR", 0)
+        monkeypatch.setattr(_windows_stats, "DIRECT_FACTOR", 0)
     values = [1e17, -1e17] + [0.1] * 50 + [1e17] + [0.3, 0.7]
     times = list(range(len(values)))
     n = len(values)
-    table = pa.table({"k0": pa.array(["a"] * (2 * n)), "__ff_t": pa.array(times + times, pa.int64()),
-                      "v": pa.array([None] * n + values, pa.float64())})
-    kind = np.array([0] * n + [1] * n)
+    table = pa.table({"k0": pa.array(["a"] * n), "t": pa.array(times, pa.int64()), "v": pa.array(values, pa.float64())})
     aggs = [WindowAgg(column="v", fn=fn, units=3, integral=False) for fn in ("sum", "stddev")]
-    _, (sums, stds) = aggregate_partition(table, keys=["k0"], is_event=kind == 1, is_target=kind == 0, ties=[], aggs=aggs)
+    sums, stds = aggregate_bucket(table, None, Columns(event_keys=["k0"], event_time="t"), aggs)
     for i, (got, std) in enumerate(zip(sums.to_pylist(), stds.to_pylist(), strict=True)):
         window = values[max(0, i - 2): i + 1]
         assert got == math.fsum(window) or math.isclose(got, math.fsum(window), rel_tol=1e-12), (i, got, window)
@@ -187,9 +232,8 @@ def test_window_sums_do_not_cancel_catastrophically(monkeypatch, direct):
 
 def test_integer_sums_are_exact_longs():
     big = 2**53 + 1
-    table = pa.table({"k0": pa.array(["a", "a", "a"]), "__ff_t": pa.array([5, 1, 2], pa.int64()),
-                      "v": pa.array([None, big, 2], pa.int64())})
-    kind = np.array([0, 1, 1])
-    _, (total,) = aggregate_partition(table, keys=["k0"], is_event=kind == 1, is_target=kind == 0, ties=[],
-                                      aggs=[WindowAgg(column="v", fn="sum", units=10, integral=True)])
+    events = pa.table({"k0": pa.array(["a", "a"]), "t": pa.array([1, 2], pa.int64()), "v": pa.array([big, 2], pa.int64())})
+    targets = pa.table({"k": pa.array(["a"]), "t": pa.array([5], pa.int64())})
+    (total,) = aggregate_bucket(events, targets, Columns(event_keys=["k0"], event_time="t", target_keys=["k"], target_time="t"),
+                                [WindowAgg(column="v", fn="sum", units=10, integral=True)])
     assert total.to_pylist() == [big + 2]
