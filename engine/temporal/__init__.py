@@ -11,7 +11,7 @@ from typing import Any
 from engine.temporal.ranges import TimeRange
 
 __all__ = [
-    "Agg", "AsofLookup", "AsofPlan", "TimeRange", "asof_join", "asof_join_many", "explain_asof", "explain_asof_many",
+    "Agg", "AsofLookup", "AsofPlan", "BucketedSource", "TimeRange", "asof_join", "asof_join_many", "explain_asof", "explain_asof_many",
     "window_aggregates",
 ]
 
@@ -22,6 +22,7 @@ _LAZY = {
     "AsofPlan": "engine.temporal.asof",
     "explain_asof": "engine.temporal.asof",
     "explain_asof_many": "engine.temporal.asof",
+    "BucketedSource": "engine.temporal.layout",
     "window_aggregates": "engine.temporal.windows",
     "Agg": "engine.temporal.windows",
 }

@@ -2,6 +2,10 @@
 
 The rule, in order:
 
+0. ``layout`` (:mod:`engine.temporal._asof_layout`: only the spine shuffled, each task reads one
+   hash bucket of every right table itself) when every lookup of the pass reads a
+   :class:`~engine.temporal.layout.BucketedSource` bucketed alike on the pass's keys, with
+   TIMESTAMP times and atomic payload types (feature groups written by the store);
 1. ``kernel`` (:mod:`engine.temporal._asof_kernel`: one shuffle by key, numpy per partition)
    whenever every column it orders or groups by has a type it compares exactly like Spark:
    key columns of integer, string, binary, boolean, date, timestamp or decimal type (not
@@ -10,7 +14,8 @@ The rule, in order:
    or variant) -- and the payload of types Arrow carries (no variant, no user-defined types).
 2. ``sweep`` (:mod:`engine.temporal._asof_sweep`: union + window, all in the JVM) otherwise.
 
-Hot keys (see :mod:`engine.temporal._hot_keys`) are looked for only for backward lookups with
+Hot keys (see :mod:`engine.temporal._hot_keys`) are looked for only outside the layout strategy,
+for backward lookups with
 keys, ``hot_key_share`` not None, and inputs estimated at :data:`MIN_ROWS_FOR_SKEW` rows or more
 (or of unknown size). Both strategies slice hot keys the same way.
 """
@@ -22,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.temporal._asof_layout import layout_blocker
 from engine.temporal._hot_keys import MIN_ROWS_FOR_SKEW, HotKey, estimated_rows, find_hot_keys
 
 if TYPE_CHECKING:
@@ -30,7 +36,7 @@ if TYPE_CHECKING:
 
     from engine.temporal._asof_sweep import RightSide
 
-STRATEGIES = ("kernel", "sweep")
+STRATEGIES = ("kernel", "sweep", "layout")
 _forced: list[str] = []
 
 
@@ -56,7 +62,7 @@ def forced_strategy() -> str | None:
 class AsofPlan:
     """How one pass of an as-of join will run (one pass per distinct set of spine keys).
 
-    ``strategy`` is ``"kernel"`` or ``"sweep"``; ``reason`` says why. ``partitions`` is the
+    ``strategy`` is ``"layout"``, ``"kernel"`` or ``"sweep"``; ``reason`` says why. ``partitions`` is the
     number of tasks the key shuffle makes; the row estimates come from Spark's plan statistics
     (no job), None where unknown. ``hot_key_check`` says whether a sampling job ran and why,
     ``hot_keys`` lists the keys cut into time slices.
@@ -147,6 +153,7 @@ def choose(
     rights: Sequence[RightSide],
     *,
     hot_key_share: float | None,
+    time_kinds: set[str],
 ) -> Choice:
     """The plan of one pass; runs the hot-key sampling job when the rule above asks for it.
     ``left_input`` is the user's spine (for its size), ``left_keys`` its key and time columns
@@ -160,19 +167,36 @@ def choose(
     partitions = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
 
     blocker = _kernel_blocker(left, n_keys, rights)
+    layout_why = layout_blocker(n_keys, rights, time_kinds)
     if _forced:
         strategy, reason = _forced[-1], "forced (engine.temporal._asof_strategy.forced)"
         if strategy == "kernel" and blocker:
             raise ValueError(f"the kernel cannot run this join: {blocker}")
+        if strategy == "layout" and layout_why:
+            raise ValueError(f"the layout strategy cannot run this join: {layout_why}")
+    elif layout_why is None:
+        source = rights[0].source
+        assert source is not None
+        strategy = "layout"
+        reason = (f"every lookup reads a table laid out in {source.buckets} hash buckets of {list(source.key_columns)}: "
+                  "only the spine is shuffled, each task reads one bucket itself ("
+                  + "; ".join(dict.fromkeys(s.source.description for s in rights if s.source and s.source.description))
+                  + ")")
     elif blocker:
         strategy, reason = "sweep", blocker
     else:
         strategy, reason = "kernel", "all key, order and payload types are handled by the vectorised kernel"
     if strategy == "kernel" and n_keys == 0:
         reason += "; no key columns: one task"
+    elif strategy != "layout" and any(side.source is not None for side in rights):
+        reason += f" (tables laid out in buckets, not used: {layout_why})"
+    if strategy == "layout" and rights[0].source is not None:
+        partitions = rights[0].source.buckets
 
     hot_slices, hot_keys = None, []
-    if hot_key_share is None:
+    if strategy == "layout":
+        check = "not looked for (layout strategy: a key's rows are its bucket's work, never sliced)"
+    elif hot_key_share is None:
         check = "not looked for (hot_key_share=None)"
     elif not n_keys:
         check = "not looked for (no key columns)"

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
+    from engine.temporal.layout import BucketedSource
+
 LEFT_ID = "__ff_left"
 ORDER = "__ff_ord"
 TIME = "__ff_t"
@@ -52,6 +54,10 @@ class RightSide:
     direction: str
     allow_exact_matches: bool
     tolerance: float | int | None  # in the units of __ff_t
+    # the right table laid out in hash buckets (the layout strategy), and how its columns map to
+    # ``frame``'s: (source column, frame column) for the keys, the time (twice) and the payload
+    source: BucketedSource | None = None
+    read_columns: Sequence[tuple[str, str]] = ()
 
 
 def sweep(

@@ -41,6 +41,8 @@ from engine.temporal._asof_sweep import KEY, TIME, RightSide, sweep
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from engine.temporal.layout import BucketedSource
+
 __all__ = ["AsofLookup", "AsofPlan", "asof_join", "asof_join_many", "explain_asof", "explain_asof_many"]
 
 DIRECTIONS = ("backward", "forward", "nearest")
@@ -56,7 +58,9 @@ class AsofLookup:
     and time). Output columns are ``prefix + name`` (default prefix ``""``) and the right time
     column comes out as ``time_alias`` (default ``prefix + on``, or ``on + "_right"`` without a
     prefix when the spine has a column of that name). ``tolerance`` bounds how old (backward) a
-    match may be: a lookback / TTL.
+    match may be: a lookback / TTL. ``source``: ``right`` laid out in hash buckets of its keys
+    (:class:`~engine.temporal.layout.BucketedSource`, e.g. a feature group of the store); lookups
+    whose sources are bucketed alike then shuffle only the spine (the ``layout`` strategy).
     """
 
     right: DataFrame
@@ -70,6 +74,7 @@ class AsofLookup:
     tie_breaker: str | Sequence[str] | None = None
     prefix: str = ""
     time_alias: str | None = None
+    source: BucketedSource | None = None
 
 
 def asof_join(
@@ -259,7 +264,7 @@ def _many_groups(
         fixed = AsofLookup(
             right=lookup.right, on=lookup.on, by=r_by, left_by=l_by, features=features, tolerance=lookup.tolerance,
             direction=lookup.direction, allow_exact_matches=lookup.allow_exact_matches,
-            tie_breaker=lookup.tie_breaker, prefix=lookup.prefix, time_alias=lookup.time_alias,
+            tie_breaker=lookup.tie_breaker, prefix=lookup.prefix, time_alias=lookup.time_alias, source=lookup.source,
         )
         groups.setdefault(tuple(l_by), []).append((fixed, names))
     return list(groups.values())
@@ -348,10 +353,13 @@ def _join_group(
             *[F.col(_q(c)).alias(t) for c, t in zip(ties, tie_cols, strict=True)],
         )
         tolerance = _checks.window_as_number(lookup.tolerance, kind)
+        pairs = [*[(c, KEY.format(i)) for i, c in enumerate(r_by)], (lookup.on, TIME), *names.items(),
+                 *zip(ties, tie_cols, strict=True)]
         rights.append(
             RightSide(
                 frame=frame, payload=list(names.values()), tie_breaker=tie_cols, direction=lookup.direction,
-                allow_exact_matches=lookup.allow_exact_matches, tolerance=tolerance,
+                allow_exact_matches=lookup.allow_exact_matches, tolerance=tolerance, source=lookup.source,
+                read_columns=tuple(pairs) if lookup.source is not None else (),
             )
         )
     spine = left if spine is None else spine
@@ -359,7 +367,7 @@ def _join_group(
         *[F.col(_q(c)).alias(KEY.format(i)) for i, c in enumerate(l_by)], to_number(spine, left_on).alias(TIME)
     )
     choice = choose(left_frame, spine, spine_keys, [lookup.right for lookup, _ in group], l_by, rights,
-                    hot_key_share=hot_key_share)
+                    hot_key_share=hot_key_share, time_kinds=kinds)
     return _Pass(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, choice.plan, choice.hot_slices)
 
 
@@ -376,6 +384,10 @@ class _Pass:
 
 
 def _execute(p: _Pass) -> DataFrame:
+    if p.plan.strategy == "layout":
+        from engine.temporal._asof_layout import layout_join
+
+        return layout_join(p.left, p.left_payload, p.n_keys, p.rights)
     if p.plan.strategy == "kernel":
         from engine.temporal._asof_kernel import kernel_join
 
