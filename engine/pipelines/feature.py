@@ -233,7 +233,10 @@ class FeaturePipeline:
         return versions
 
     def _read_input(self, inp: Input, version: int, chunk: TimeRange) -> DataFrame:
-        frame = delta.read(self.store.spark, inp.path, version=version)
+        if isinstance(inp.source, FeatureGroup):
+            frame = inp.source.read(as_of_version=version)  # without the store's bucket column
+        else:
+            frame = delta.read(self.store.spark, inp.path, version=version)
         if inp.column is None:
             return frame
         return frame.where(delta.range_predicate(inp.column, chunk.widen(self.lookback)))

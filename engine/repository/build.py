@@ -48,7 +48,7 @@ def define_group(fs: FeatureStore, repo: Repository, name: str, version: int) ->
     return fs.define_feature_group(
         name, version, primary_key=spec.primary_key, event_time=spec.event_time, schema=spec.schema,
         partition_by=spec.partition_by or None, description=spec.description, tags=spec.tags,
-        expectations=expectations, tie_breaker=spec.tie_breaker, statistics=spec.statistics,
+        expectations=expectations, tie_breaker=spec.tie_breaker, statistics=spec.statistics, buckets=spec.buckets,
     )
 
 

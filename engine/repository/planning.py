@@ -150,7 +150,7 @@ def apply(fs: FeatureStore, repo: Repository, *, planned: Plan | None = None) ->
 def _write(fs: FeatureStore, current: Plan) -> None:
     """New tables first (one commit each), then all registry rows in two MERGEs (groups; pipelines
     and views, which are checked against the groups) and all lineage edges in one."""
-    from engine.store import delta
+    from engine.store.bucketing import create_group_table
     from engine.store.feature_view import validate_view
     from engine.store.registry import Edge, Entity, Node
 
@@ -158,8 +158,7 @@ def _write(fs: FeatureStore, current: Plan) -> None:
     for change, group in todo:
         if change.kind == "feature_group" and change.action != "update":
             log.info("apply: %s", str(change).splitlines()[0])
-            delta.create_table(fs.spark, group.path, group.schema, partition_by=group.partition_by,
-                               comment=group.description or None, exist_ok=True)
+            create_group_table(fs.spark, group)
     groups = [e for change, group in todo if change.kind == "feature_group" for e in group.to_entities()]
     if groups:
         fs.registry.register(groups)

@@ -84,6 +84,7 @@ class GroupSpec:
     tags: list[str] = field(default_factory=list)
     expectations: str | None = None  # a suite YAML, relative to the repository folder
     statistics: bool = True
+    buckets: int | None = 16  # hash buckets of the primary key (engine.store.bucketing); null: no layout
 
 
 @dataclass(frozen=True)

@@ -36,18 +36,23 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InvalidArgumentError, PrimaryKeyError, ValidationFailedError
+from engine.errors import InvalidArgumentError, ValidationFailedError
 from engine.store import _group_commits, delta
+from engine.store._key_check import check_keys
+from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
 from engine.store.names import check_names
 from engine.store.registry import Commit, Entity, Node, ensure_table
 from engine.store.statistics import ColumnStatistics, compute_statistics
 from engine.temporal.ranges import TimeRange
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
     from engine.store.feature_store import FeatureStore
+    from engine.temporal.layout import BucketedSource
 
 __all__ = ["FeatureGroup"]
 
@@ -71,6 +76,7 @@ class FeatureGroup:
         tie_breaker: str | None = None,
         expectations: Any = None,
         statistics: bool = True,
+        buckets: int | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -86,6 +92,7 @@ class FeatureGroup:
         # imports Great Expectations, which a plain read of the group should not pay for).
         self._expectations = expectations
         self.compute_statistics = statistics
+        self.buckets = buckets  # the table's layout at creation (engine.store.bucketing); None: none
         self.path = store.feature_group_path(name, version)
         self.quarantine_path = store.quarantine_path(name, version)
         self._recorded_through: int | None = None  # the last Delta version this object recorded
@@ -129,7 +136,18 @@ class FeatureGroup:
         Delta cannot replay is a :class:`~engine.errors.CorruptTableError`, raised here)."""
         if as_of_version is None and as_of_timestamp is None:
             delta.check_log(self.store.spark, self.path)
-        return delta.read(self.store.spark, self.path, version=as_of_version, timestamp=as_of_timestamp)
+        frame = delta.read(self.store.spark, self.path, version=as_of_version, timestamp=as_of_timestamp)
+        return frame.drop(BUCKET_COLUMN) if BUCKET_COLUMN in frame.columns else frame
+
+    def lookup_source(self, delta_version: int, *, names: Mapping[str, str] | None = None) -> BucketedSource | None:
+        """Delta version ``delta_version`` of this group as a source a lookup can read one hash
+        bucket per task (no shuffle of the features), or None where only the Spark read works
+        (see :mod:`engine.store.bucketing`). ``names``: lookup column -> group column."""
+        if self.buckets is None:
+            return None
+        return bucketed_source(self.store.spark, self.path, version=delta_version,
+                               properties=delta.check_log(self.store.spark, self.path), partition_by=self.partition_by,
+                               names=names, description=f"{self.node_name} at Delta version {delta_version}")
 
     def delta_version(self) -> int:
         """The current Delta version of the group's table."""
@@ -201,14 +219,17 @@ class FeatureGroup:
         data = cached
         try:
             spark = self.store.spark
-            _group_commits.check_time_travel(self, delta.check_log(spark, self.path))
+            properties = delta.check_log(spark, self.path)
+            _group_commits.check_time_travel(self, properties)
             self._check_keys(data, time_range)
             if self.tie_breaker:
                 data = self._resolve_ties(data, against_stored=time_range is None)
             data, quarantined, report = self._validate(data)
-            version = (delta.upsert(spark, self.path, data, keys=self.keys, merge_schema=bool(new_columns), log_checked=True)
+            layout = layout_of(properties)  # the table's own record of its layout
+            rows = data if layout is None else with_bucket(data, layout[1], layout[0])
+            version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns), log_checked=True)
                        if time_range is None else delta.replace_range(
-                           spark, self.path, data, column=self.event_time, time_range=time_range, log_checked=True))
+                           spark, self.path, rows, column=self.event_time, time_range=time_range, log_checked=True))
             commit = self._record(version, compute_statistics(data) if self.compute_statistics else None)
             if quarantined is not None:
                 self._quarantine(quarantined, report)
@@ -258,49 +279,7 @@ class FeatureGroup:
 
     def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> None:
         """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``."""
-        from pyspark.sql import functions as F
-
-        ident = [*self.keys, *([self.tie_breaker] if self.tie_breaker else [])]
-        cols = [F.col(delta.quote_identifier(c)) for c in ident]
-        # NULL fields kept, so a NULL key shows as "device":null in the error's example
-        example = F.to_json(F.struct(*cols, F.col("__n").alias("rows")), {"ignoreNullFields": "false"})
-        has_null = F.lit(False)
-        for c in self.keys:
-            has_null = has_null | F.col(delta.quote_identifier(c)).isNull()
-        aggs = [
-            F.sum(F.when(has_null, F.col("__n"))).alias("null_rows"),
-            F.first(F.when(has_null, example), ignorenulls=True).alias("null_example"),
-            F.sum(F.when(~has_null & (F.col("__n") > 1), F.col("__n"))).alias("dup_rows"),
-            F.first(F.when(~has_null & (F.col("__n") > 1), example), ignorenulls=True).alias("dup_example"),
-        ]
-        if time_range is not None:
-            outside = ~F.expr(delta.range_predicate(self.event_time, time_range)) & ~has_null
-            aggs += [
-                F.sum(F.when(outside, F.col("__n"))).alias("out_rows"),
-                F.first(F.when(outside, example), ignorenulls=True).alias("out_example"),
-            ]
-        found = data.groupBy(*cols).agg(F.count(F.lit(1)).alias("__n")).agg(*aggs).collect()[0]
-        if found["null_rows"]:
-            raise PrimaryKeyError(
-                target=self._target, problem="NULL values", columns=self.keys, count=found["null_rows"],
-                example=found["null_example"], hint="Every row needs its primary key and event time.",
-            )
-        if found["dup_rows"]:
-            hint = (
-                "Rows with equal key, event time and tie breaker are ambiguous."
-                if self.tie_breaker
-                else "Deduplicate first, or create the group with a tie_breaker column."
-            )
-            raise PrimaryKeyError(
-                target=self._target, problem="duplicate (primary key, event time)", columns=ident,
-                count=found["dup_rows"], example=found["dup_example"], hint=hint,
-            )
-        if time_range is not None and found["out_rows"]:
-            raise InvalidArgumentError(
-                argument="df", expected=f"only rows with {self.event_time} in {time_range}",
-                found=f"{found['out_rows']} row(s) outside it, e.g. {found['out_example']}",
-                hint="Filter the data to the range first. Nothing was written.",
-            )
+        check_keys(data, self.primary_key, self.event_time, self.tie_breaker, time_range, target=self._target)
 
     def _resolve_ties(self, data: DataFrame, *, against_stored: bool) -> DataFrame:
         """Keep, per (key, event time), the row with the greatest tie breaker; with
@@ -371,7 +350,7 @@ class FeatureGroup:
         return dict(self._expectations.to_dict())
 
     def _evolve(self, new_columns: list[str]) -> None:
-        self.schema = delta.read(self.store.spark, self.path).schema
+        self.schema = delta.read(self.store.spark, self.path).drop(BUCKET_COLUMN).schema
         self.store._register_group(self)
         log.info("%s: schema evolved, new columns %s", self._target, new_columns)
 
@@ -380,7 +359,7 @@ class FeatureGroup:
         definition = {
             "primary_key": self.primary_key, "event_time": self.event_time, "partition_by": self.partition_by,
             "tie_breaker": self.tie_breaker, "schema": self.schema.jsonValue(), "path": self.path,
-            "statistics": self.compute_statistics, "expectations": self._suite_definition(),
+            "statistics": self.compute_statistics, "expectations": self._suite_definition(), "buckets": self.buckets,
         }
         group = Entity(
             kind="feature_group", name=self.name, version=self.version, description=self.description,

@@ -32,7 +32,7 @@ from engine.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from engine.store import delta
+from engine.store.bucketing import DEFAULT_BUCKETS, create_group_table
 from engine.store.feature_group import FeatureGroup
 from engine.store.group_definition import as_list, check_version, structural_differences
 from engine.store.layout import StoreLayout
@@ -128,6 +128,7 @@ class FeatureStore:
         expectations: Any = None,
         tie_breaker: str | None = None,
         statistics: bool = True,
+        buckets: int | None = DEFAULT_BUCKETS,
     ) -> FeatureGroup:
         """A checked feature group definition, not yet created (no table, no registry row).
 
@@ -135,13 +136,16 @@ class FeatureStore:
         hsfs and Databricks Feature Engineering do); column comments become feature
         descriptions. ``event_time`` must be a TIMESTAMP column (a UTC instant). ``expectations``
         is an ``engine.validation.ExpectationSuite`` or the path of a suite YAML file.
+        ``buckets``: the table's rows are hash-bucketed by primary key into this many Delta
+        partitions so lookups read one bucket per task without shuffling the features (see
+        :mod:`engine.store.bucketing`; about the cores lookups should use); None: no layout.
         """
         from engine.store.group_definition import define_group
 
         return define_group(
             self, name, version, primary_key=primary_key, event_time=event_time, schema=schema,
             partition_by=partition_by, description=description, tags=tags, expectations=expectations,
-            tie_breaker=tie_breaker, statistics=statistics,
+            tie_breaker=tie_breaker, statistics=statistics, buckets=buckets,
         )
 
     def update_feature_group(self, group: FeatureGroup) -> FeatureGroup:
@@ -171,6 +175,7 @@ class FeatureStore:
         expectations: Any = None,
         tie_breaker: str | None = None,
         statistics: bool = True,
+        buckets: int | None = DEFAULT_BUCKETS,
         exist_ok: bool = False,
     ) -> FeatureGroup:
         """Create a feature group (an empty Delta table plus its registry rows) and return it.
@@ -181,9 +186,8 @@ class FeatureStore:
         group = self.define_feature_group(
             name, version, primary_key=primary_key, event_time=event_time, schema=schema, partition_by=partition_by,
             description=description, tags=tags, expectations=expectations, tie_breaker=tie_breaker,
-            statistics=statistics,
+            statistics=statistics, buckets=buckets,
         )
-        struct = group.schema
         existing = self._group_entity(name, version)
         if existing is not None:
             if not exist_ok:
@@ -199,8 +203,7 @@ class FeatureStore:
                     hint=f"It has a different {', '.join(differences)}; create a new version instead.",
                 )
             return stored
-        delta.create_table(self.spark, group.path, struct, partition_by=group.partition_by, comment=description or None,
-                           exist_ok=True)
+        create_group_table(self.spark, group)
         self._register_group(group)
         log.info("created %r at %s", group, group.path)
         return group
@@ -330,7 +333,7 @@ class FeatureStore:
             self, name=entity.name, version=int(entity.version or 0), schema=StructType.fromJson(d["schema"]),
             primary_key=d["primary_key"], event_time=d["event_time"], partition_by=d.get("partition_by") or [],
             description=entity.description, tags=list(entity.tags), tie_breaker=d.get("tie_breaker"),
-            expectations=d.get("expectations"), statistics=d.get("statistics", True),
+            expectations=d.get("expectations"), statistics=d.get("statistics", True), buckets=d.get("buckets"),
         )
 
 

@@ -16,7 +16,6 @@ them again at scoring time.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+from engine.store._view_checks import validate_view
 from engine.store.lookups import FeatureLookup, OnDemandFeature
 from engine.store.names import check_name
 from engine.store.registry import Entity, Node
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 
     from engine.store.feature_group import FeatureGroup
     from engine.store.feature_store import FeatureStore
+    from engine.temporal import AsofLookup, AsofPlan
 
-__all__ = ["FeatureLookup", "FeatureView", "OnDemandFeature", "create_feature_view", "get_feature_view", "register_view"]
+__all__ = ["FeatureLookup", "FeatureView", "OnDemandFeature", "create_feature_view", "get_feature_view", "register_view",
+           "validate_view"]
 
 log = logging.getLogger(__name__)
 
@@ -180,27 +182,9 @@ class FeatureView:
         from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
-        from engine.temporal import AsofLookup, asof_join_many
+        from engine.temporal import asof_join_many
 
-        resolved = self.resolved()
-        self._check_spine(spine, resolved, argument="spine")
-        versions = dict(as_of_versions or {})
-        lookups = []
-        for r in resolved:
-            version = versions.get(_group_key(r.group))
-            frame = r.group.read(as_of_version=version, as_of_timestamp=None if version is not None else as_of_timestamp)
-            renamed = frame.select(
-                *[F.col(k).alias(s) for k, s in zip(r.group.primary_key, r.spine_keys, strict=True)],
-                F.col(r.group.event_time),
-                *[F.col(f) for f in r.features],
-                *([F.col(r.group.tie_breaker)] if r.group.tie_breaker else []),
-            )
-            payload = list(r.features)
-            lookups.append(AsofLookup(
-                renamed, on=r.group.event_time, by=r.spine_keys, features=payload,
-                tolerance=r.lookup.lookback, tie_breaker=r.group.tie_breaker, prefix=r.prefix,
-                time_alias=r.time_column,
-            ))
+        lookups = self._asof_lookups(spine, as_of_versions=as_of_versions, as_of_timestamp=as_of_timestamp)
         result = asof_join_many(spine, lookups, on=self.spine_time)
         for od in self.on_demand:
             fn = od.resolve()
@@ -212,6 +196,55 @@ class FeatureView:
             udf = F.udf(fn, T._parse_datatype_string(od.return_type), useArrow=True)
             result = result.withColumn(od.name, udf(*[F.col(_q(c)) for c in od.inputs]))
         return result
+
+    def explain(
+        self,
+        spine: DataFrame,
+        *,
+        as_of_versions: Mapping[str, int] | None = None,
+        as_of_timestamp: datetime | None = None,
+    ) -> tuple[AsofPlan, ...]:
+        """How :meth:`lookup` with the same arguments would run, without running it: per pass
+        (per spine key set) the strategy and why -- whether the groups' bucket layout is used
+        (only the spine shuffled) or not and why not --, tasks, estimated rows, hot keys.
+        ``print()`` each plan for a readable summary."""
+        from engine.temporal import explain_asof_many
+
+        lookups = self._asof_lookups(spine, as_of_versions=as_of_versions, as_of_timestamp=as_of_timestamp)
+        return explain_asof_many(spine, lookups, on=self.spine_time)
+
+    def _asof_lookups(self, spine: DataFrame, *, as_of_versions: Mapping[str, int] | None,
+                      as_of_timestamp: datetime | None) -> list[AsofLookup]:
+        """One AsofLookup per lookup, each group read at one pinned version (by bucket where laid out)."""
+        from pyspark.sql import functions as F
+
+        from engine.temporal import AsofLookup
+
+        resolved = self.resolved()
+        self._check_spine(spine, resolved, argument="spine")
+        versions = dict(as_of_versions or {})
+        lookups = []
+        for r in resolved:
+            version = versions.get(_group_key(r.group))
+            source = None
+            if version is not None or as_of_timestamp is None:  # one pinned version, read by bucket where laid out
+                pinned = version if version is not None else r.group.delta_version()
+                source = r.group.lookup_source(pinned, names=dict(zip(r.spine_keys, r.group.primary_key, strict=True)))
+                version = pinned if source is not None else version
+            frame = r.group.read(as_of_version=version, as_of_timestamp=None if version is not None else as_of_timestamp)
+            renamed = frame.select(
+                *[F.col(k).alias(s) for k, s in zip(r.group.primary_key, r.spine_keys, strict=True)],
+                F.col(r.group.event_time),
+                *[F.col(f) for f in r.features],
+                *([F.col(r.group.tie_breaker)] if r.group.tie_breaker else []),
+            )
+            payload = list(r.features)
+            lookups.append(AsofLookup(
+                renamed, on=r.group.event_time, by=r.spine_keys, features=payload,
+                tolerance=r.lookup.lookback, tie_breaker=r.group.tie_breaker, prefix=r.prefix,
+                time_alias=r.time_column, source=source,
+            ))
+        return lookups
 
     def training_data(self, spine: DataFrame, *, as_of_versions: Mapping[str, int] | None = None) -> DataFrame:
         """Point-in-time correct training rows: spine (with its labels) + features."""
@@ -245,59 +278,6 @@ class FeatureView:
             raise ColumnTypeError(
                 argument=argument, column=self.spine_time, expected="TIMESTAMP (a UTC instant)", found=dtype.simpleString()
             )
-
-
-def validate_view(view: FeatureView) -> None:
-    """Check a view before registering it: groups, features, keys, names, lookbacks, functions."""
-    check_name(view.name, argument="name")
-    if not isinstance(view.spine_time, str) or not view.spine_time:
-        raise InvalidArgumentError(argument="spine_time", expected="a column name", found=repr(view.spine_time))
-    if not view.lookups and not view.on_demand:
-        raise InvalidArgumentError(argument="lookups", expected="at least one lookup or on-demand feature", found="none")
-    for i, lookup in enumerate(view.lookups):
-        if not isinstance(lookup, FeatureLookup):
-            raise InvalidArgumentError(argument=f"lookups[{i}]", expected="a FeatureLookup", found=repr(lookup))
-        if lookup.lookback is not None and (not isinstance(lookup.lookback, timedelta) or lookup.lookback <= timedelta(0)):
-            raise InvalidArgumentError(
-                argument=f"lookups[{i}].lookback", expected="a timedelta > 0 (or None for any age)", found=repr(lookup.lookback)
-            )
-        if lookup.prefix:
-            check_name(lookup.prefix.rstrip("_") or "_", argument=f"lookups[{i}].prefix")
-    resolved = view.resolved()  # unknown groups / features / keys raise here
-    names = [r.prefix + f for r in resolved for f in r.features] + [r.time_column for r in resolved]
-    for od in view.on_demand:
-        if not isinstance(od, OnDemandFeature):
-            raise InvalidArgumentError(argument="on_demand", expected="OnDemandFeature items", found=repr(od))
-        check_name(od.name, argument="on_demand.name")
-        fn = od.resolve()
-        if not isinstance(od.function, str) and fn is not od.function:
-            raise InvalidArgumentError(
-                argument=f"on_demand[{od.name}].function", expected="an importable top-level function",
-                found=od.reference, hint="It must be reachable as module:function to be stored.",
-            )
-        try:
-            inspect.signature(fn).bind(*od.inputs)
-        except TypeError:
-            raise InvalidArgumentError(
-                argument=f"on_demand[{od.name}].inputs", expected=f"arguments accepted by {od.reference}",
-                found=list(od.inputs),
-            ) from None
-        names.append(od.name)
-    if isinstance(view.exclude, str) or not all(isinstance(c, str) for c in view.exclude):
-        raise InvalidArgumentError(argument="exclude", expected="a list of feature names", found=repr(view.exclude))
-    features = [n for n in names if n not in {r.time_column for r in resolved}]
-    for column in view.exclude:
-        if column not in features:
-            raise ColumnNotFoundError(argument="exclude", column=column, side="view's feature", available=features)
-    if features and set(features) <= set(view.exclude):
-        raise InvalidArgumentError(argument="exclude", expected="at least one feature left as a model input",
-                                   found=f"every feature excluded: {list(view.exclude)}")
-    duplicates = sorted({n for n in names if names.count(n) > 1} | (set(names) & {view.spine_time, *view.labels}))
-    if duplicates:
-        raise InvalidArgumentError(
-            argument="lookups.prefix", expected="unique output column names", found=f"duplicates {duplicates}",
-            hint="Give lookups distinct prefixes.",
-        )
 
 
 def _group_key(group: FeatureGroup) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+from engine.store.bucketing import check_buckets
 from engine.store.feature_group import FeatureGroup
 from engine.store.names import check_name, check_names
 
@@ -34,6 +35,7 @@ def define_group(
     expectations: Any = None,
     tie_breaker: str | None = None,
     statistics: bool = True,
+    buckets: int | None = None,
 ) -> FeatureGroup:
     """See :meth:`engine.store.feature_store.FeatureStore.define_feature_group`."""
     from pyspark.sql import types as T
@@ -72,6 +74,7 @@ def define_group(
         store, name=name, version=version, schema=struct, primary_key=keys, event_time=event_time,
         partition_by=as_list(partition_by, argument="partition_by"), description=description,
         tags=list(tags or []), tie_breaker=tie_breaker, expectations=suite, statistics=statistics,
+        buckets=check_buckets(buckets),
     )
 
 

@@ -1,0 +1,197 @@
+"""The layout as-of strategy (right tables read one hash bucket per task, only the spine shuffled)
+against the union + window sweep and ``pandas.merge_asof``, and through the feature store.
+
+Differential: random data with time ties, NULL keys and times, NULL payloads, duplicate spine
+rows and one dominating key, every direction, with and without a tolerance and a tie breaker,
+one and two key columns, one and two lookups in the pass. The right side is written bucketed
+by Spark itself (``partitionBy`` of ``pmod(hash(keys), n)``, INT96 timestamps), so the bucket
+numbers the strategy hashes the spine with must agree with Spark's.
+
+Feature store: groups are written laid out (one Delta partition per bucket, every file inside
+its bucket, the layout in the table properties, the column hidden from readers), views over them
+take the layout strategy and give the kernel's rows, also at an older Delta version, after
+schema evolution, with renamed keys, and mixed with a group without the layout (fallback).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pyspark.sql import functions as F
+
+from engine.store.bucketing import BUCKET_COLUMN, BucketFiles
+from engine.store.feature_store import FeatureStore
+from engine.store.feature_view import FeatureLookup
+from engine.temporal import AsofLookup, BucketedSource, asof_join_many, explain_asof_many
+from engine.temporal._asof_strategy import forced
+from tests.spark.test_asof_properties import _norm, _reference
+from tests.spark.test_temporal_strategies import asof_cases
+
+UTC = timezone.utc
+BASE = datetime(2013, 1, 1, tzinfo=UTC)
+SETTINGS = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                            HealthCheck.data_too_large,
+                                                                            HealthCheck.function_scoped_fixture])
+
+
+def _at(minutes):
+    return None if minutes is None else BASE + timedelta(minutes=minutes)
+
+
+def bucketed(spark, frame, keys, buckets, folder) -> BucketedSource:
+    """``frame`` written by Spark in hash buckets of ``keys`` (Parquet, one folder per bucket)."""
+    bucket = F.pmod(F.hash(*[F.col(k) for k in keys]), F.lit(buckets))
+    frame.withColumn(BUCKET_COLUMN, bucket).write.partitionBy(BUCKET_COLUMN).parquet(str(folder))
+    files = {}
+    for entry in os.listdir(folder):
+        if entry.startswith(BUCKET_COLUMN + "="):
+            part = folder / entry
+            files[int(entry.split("=")[1])] = tuple(str(part / f) for f in sorted(os.listdir(part)) if f.endswith(".parquet"))
+    return BucketedSource(buckets=buckets, key_columns=tuple(keys), read_bucket=BucketFiles(files=files, physical={}))
+
+
+@settings(SETTINGS, max_examples=20)
+@given(case=asof_cases())
+def test_layout_sweep_and_pandas_agree(spark, tmp_path_factory, case):
+    left, right, direction, exact, tol, use_tie, two_keys, _hot = case
+    left = [(lid, k, k2, _at(t)) for lid, k, k2, t in left]
+    right = [(k, k2, _at(t), v, seq) for k, k2, t, v, seq in right]
+    ldf = spark.createDataFrame(left, "lid long, k string, k2 int, t timestamp")
+    rdf = spark.createDataFrame(right, "k string, k2 int, t timestamp, v double, seq long").withColumn("rt", F.col("t"))
+    by = ["k", "k2"] if two_keys else ["k"]
+    if not two_keys:
+        rdf = rdf.drop("k2")
+    source = bucketed(spark, rdf, list(reversed(by)), 3, tmp_path_factory.mktemp("bucketed") / "r")
+    lookup = AsofLookup(rdf, on="t", by=by, direction=direction, allow_exact_matches=exact, prefix="r_",
+                        tolerance=None if tol is None else timedelta(minutes=tol), tie_breaker="seq" if use_tie else None,
+                        source=source)
+    results = {}
+    for strategy in ("layout", "sweep"):
+        with forced(strategy):
+            rows = asof_join_many(ldf, [lookup], on="t").collect()
+        # every left row once, unchanged
+        assert Counter((r.lid, r.k, r.k2, r.t) for r in rows) == Counter((a, b, c, _norm(d)) for a, b, c, d in left)
+        results[strategy] = Counter((r.lid, _norm(r.r_rt), _norm(r.r_v), _norm(r.r_seq)) for r in rows)
+    expected = _reference([(lid, k, k2, t) for lid, k, k2, t in left], right, by=by, direction=direction, exact=exact,
+                          tol=tol, timestamps=True, use_tie=use_tie)
+    assert results["layout"] == results["sweep"] == expected
+
+
+def test_two_lookups_in_one_pass_and_the_fallback_when_bucketed_differently(spark, tmp_path):
+    left = spark.createDataFrame([(i, f"k{i % 5}", _at(i * 7)) for i in range(40)], "lid long, k string, t timestamp")
+    right = spark.createDataFrame([(f"k{i % 6}", _at(i * 5), float(i)) for i in range(60)], "k string, t timestamp, v double")
+    src4 = bucketed(spark, right, ["k"], 4, tmp_path / "four")
+    src3 = bucketed(spark, right, ["k"], 3, tmp_path / "three")
+    lookups = [AsofLookup(right, on="t", by="k", prefix="a_", source=src4),
+               AsofLookup(right, on="t", by="k", prefix="b_", direction="forward", tolerance=timedelta(minutes=20),
+                          source=src4)]
+    plan = explain_asof_many(left, lookups, on="t")[0]
+    assert plan.strategy == "layout" and plan.partitions == 4 and "only the spine is shuffled" in plan.reason
+    got = asof_join_many(left, lookups, on="t")
+    with forced("sweep"):
+        want = asof_join_many(left, lookups, on="t")
+    assert sorted(map(tuple, got.collect())) == sorted(map(tuple, want.collect()))
+
+    mixed = [lookups[0], AsofLookup(right, on="t", by="k", prefix="c_", source=src3)]
+    plan = explain_asof_many(left, mixed, on="t")[0]
+    assert plan.strategy == "kernel" and "bucketed differently" in plan.reason
+    with pytest.raises(ValueError, match="layout strategy cannot run"), forced("layout"):
+        asof_join_many(left, mixed, on="t")
+
+
+# ---------------------------------------------------------------- through the feature store
+
+
+@pytest.fixture(scope="module")
+def store(spark, tmp_path_factory):
+    fs = FeatureStore(spark, str(tmp_path_factory.mktemp("layout") / "store"))
+    orders = fs.create_feature_group(
+        "orders", primary_key=["customer", "shop"], event_time="at", tie_breaker="seq", buckets=4,
+        schema="customer STRING, shop INT, at TIMESTAMP, seq BIGINT, amount DOUBLE, note STRING")
+    rows = [(f"c{i % 7}", i % 2, _at(i * 3 % 50), i, None if i % 9 == 0 else float(i), f"n{i}") for i in range(80)]
+    orders.insert(spark.createDataFrame(rows, orders.schema).dropDuplicates(["customer", "shop", "at"]))
+    plain = fs.create_feature_group("plain", primary_key="customer", event_time="at", buckets=None,
+                                    schema="customer STRING, at TIMESTAMP, score DOUBLE")
+    plain.insert(spark.createDataFrame([(f"c{i % 4}", _at(i * 4), i / 3) for i in range(30)], plain.schema))
+    return fs
+
+
+def _files_stay_in_their_bucket(spark, group, buckets):
+    import pyarrow.parquet as pq
+
+    for entry in os.listdir(group.path):
+        if not entry.startswith(BUCKET_COLUMN + "="):
+            continue
+        bucket = int(entry.split("=")[1])
+        for name in os.listdir(os.path.join(group.path, entry)):
+            if name.endswith(".parquet"):
+                table = pq.read_table(os.path.join(group.path, entry, name), columns=group.primary_key)
+                frame = spark.createDataFrame(table.to_pandas(), group.read().select(*group.primary_key).schema)
+                hashed = frame.select(F.pmod(F.hash(*group.primary_key), F.lit(buckets)).alias("b")).distinct().collect()
+                assert {r.b for r in hashed} <= {bucket}, (entry, name)
+
+
+def test_groups_are_written_in_hash_buckets_and_read_without_the_column(spark, store):
+    orders = store.get_feature_group("orders")
+    assert orders.buckets == 4 and BUCKET_COLUMN not in orders.read().columns
+    assert any(e.startswith(BUCKET_COLUMN + "=") for e in os.listdir(orders.path))
+    _files_stay_in_their_bucket(spark, orders, 4)
+    from engine.store import delta
+
+    properties = delta.check_log(spark, orders.path)
+    assert properties["featurefactory.buckets"] == "4" and properties["delta.enableDeletionVectors"] == "false"
+    plain = store.get_feature_group("plain")
+    assert plain.buckets is None and plain.lookup_source(plain.delta_version()) is None
+
+
+def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, store):
+    view = store.create_feature_view(
+        "orders_view", spine_time="ts", exist_ok=True,
+        lookups=[FeatureLookup("orders", keys={"customer": "cust", "shop": "shop"}, lookback=timedelta(minutes=30), prefix="o_"),
+                 FeatureLookup("orders", keys={"customer": "cust", "shop": "shop"}, prefix="all_")])
+    spine = spark.createDataFrame([(i, f"c{i % 8}", i % 3, _at(i * 2)) for i in range(70)],
+                                  "sid long, cust string, shop int, ts timestamp")
+    spine = spine.unionByName(spine.limit(5))  # duplicate spine rows come out once each
+
+    def both(**kwargs):
+        got = view.training_data(spine, **kwargs)
+        with forced("kernel"):
+            want = view.training_data(spine, **kwargs)
+        return sorted(map(tuple, got.collect()), key=repr), sorted(map(tuple, want.collect()), key=repr)
+
+    orders = store.get_feature_group("orders")
+    before = orders.delta_version()
+    (plan,) = view.explain(spine)  # both lookups share the spine keys: one pass, no job run
+    assert plan.strategy == "layout" and plan.lookups == 2 and plan.partitions == 4, str(plan)
+    assert f"orders@v1 at Delta version {before}" in plan.reason
+    got, want = both()
+    assert got == want and len(got) == 75
+    # a later upsert (with a new column: files written before it lack it) changes the current rows
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    wider = StructType([*orders.schema.fields, StructField("extra", IntegerType())])
+    orders.insert(spark.createDataFrame([("c1", 1, _at(2), 999, -1.0, "late", 7)], wider), evolve_schema=True)
+    _files_stay_in_their_bucket(spark, orders, 4)
+    now, want_now = both()
+    assert now == want_now and now != got
+    old, want_old = both(as_of_versions={"orders:v1": before})
+    assert old == want_old == got
+
+
+def test_a_group_without_the_layout_falls_back_in_the_same_view(spark, store):
+    view = store.create_feature_view(
+        "mixed_view", spine_time="ts", exist_ok=True,
+        lookups=[FeatureLookup("orders", keys={"customer": "customer", "shop": "shop"}, prefix="o_"),
+                 FeatureLookup("plain", prefix="p_")])
+    spine = spark.createDataFrame([(f"c{i % 5}", i % 2, _at(i * 3)) for i in range(40)], "customer string, shop int, ts timestamp")
+    laid, flat = view.explain(spine)  # two key sets: two passes
+    assert laid.strategy == "layout" and flat.strategy == "kernel", (str(laid), str(flat))
+    assert "not every lookup reads a table laid out" in flat.reason
+    got = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
+    with forced("sweep"):
+        want = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
+    assert got == want
