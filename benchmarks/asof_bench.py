@@ -37,13 +37,15 @@ from benchmarks.datagen import SIZES, DataPaths, ensure_data
 from benchmarks.machine import machine_info
 from benchmarks.many_plans import MANY_PLANS
 from benchmarks.plan import Plan
+from benchmarks.store_plans import STORE_PLANS
 from benchmarks.window_plans import EVENT_WINDOW_PLANS, WINDOW_PLANS
 
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 SHUFFLE_PARTITIONS = 16  # tuned on local[2]: see README.md ("Settings")
 DRIVER_MEMORY = "12g"
-BENCHES = {"asof": ASOF_PLANS, "many": MANY_PLANS, "windows": WINDOW_PLANS, "windows_events": EVENT_WINDOW_PLANS}
+BENCHES = {"asof": ASOF_PLANS, "many": MANY_PLANS, "store": STORE_PLANS, "windows": WINDOW_PLANS,
+           "windows_events": EVENT_WINDOW_PLANS}
 
 
 def log(message: str) -> None:
@@ -182,7 +184,7 @@ def _run_local(plan: Plan, paths: DataPaths, out: Path) -> float:
 def _verify(bench: str, plan: Plan, out: Path, reference: Path) -> verify.VerifyResult:
     if bench == "asof":
         return verify.verify_asof(out, reference, plan.output)
-    if bench == "many":  # every table's columns against the one-table reference
+    if bench in ("many", "store"):  # every table's columns against the one-table reference
         checks = [verify.verify_asof(out, reference, cols) for cols in plan.outputs]
         bad = [c for c in checks if not c.ok]
         detail = f"identical for all {len(checks)} tables" if not bad else bad[0].detail
@@ -259,12 +261,18 @@ def measure_all(bench: str, plans: list[Plan], paths: DataPaths, reference: Path
     """Time every plan ``repeats`` times, round robin (plan A, B, C, A, B, C, ...), so that a
     change of load on a shared machine hits all plans alike rather than one plan's runs."""
     entries: dict[str, dict[str, Any]] = {}
+    prepared: list[Callable[..., None]] = []
     for plan in plans:
         entries[plan.name] = {"label": plan.label, "source": plan.source, "kind": plan.kind, "times": []}
         reason = plan.available()
         if reason:
             log(f"[{bench}/{paths.size.name}] {plan.name}: {reason}")
             entries[plan.name].update(status="unavailable", detail=reason)
+        elif plan.prepare is not None and plan.prepare not in prepared:
+            started = time.perf_counter()
+            plan.prepare(spark.get(), paths.features, paths.spine)
+            prepared.append(plan.prepare)
+            log(f"[{bench}/{paths.size.name}] set-up for {plan.name}: {time.perf_counter() - started:.1f}s (not timed)")
     for i in range(1, repeats + 1):
         for plan in plans:
             entry = entries[plan.name]
@@ -295,7 +303,7 @@ def _save_results(path: Path, results: dict[str, Any]) -> None:
 
 
 def _reference(bench: str, paths: DataPaths) -> Path:
-    kind = "asof" if bench == "many" else bench
+    kind = "asof" if bench in ("many", "store") else bench
     out = paths.folder / f"reference_{kind}.parquet"
     if not out.exists():
         started = time.perf_counter()

@@ -26,3 +26,4 @@ class Plan:
     available: Callable[[], str | None] = lambda: None
     after: Callable[[Any], None] | None = None  # spark: undo session changes the peer made
     outputs: tuple[OutputColumns, ...] = ()  # several lookups: each one's columns (the "many" bench)
+    prepare: Callable[[Any, Path, Path], None] | None = None  # spark: untimed set-up (spark, features, spine)
