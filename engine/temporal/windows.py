@@ -31,7 +31,10 @@ order given. Types: ``count`` LONG; ``sum`` LONG for integer columns, DOUBLE for
 DECIMAL(p+10, s) for DECIMAL(p, s); ``mean`` and ``stddev`` DOUBLE; ``min``/``max``/``last`` the
 column's type. Row order is not defined.
 
-How it is computed (one shuffle, no per-key quadratic work): see ``_windows_plan``.
+How it is computed (no per-key quadratic work): by default the spine and the events are hashed
+into buckets of keys and each bucket is computed at once in numpy (``_windows_kernel``,
+``_windows_numpy``); the exact two-block Spark plan (``_windows_plan``) is the fallback for the
+types the kernel does not take, and the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -152,8 +155,8 @@ def window_aggregates(
 
 
 def _strategy_plan(p: PlanInput) -> DataFrame:
-    """The vectorised kernel (one key shuffle, numpy per partition) unless its types rule it out
-    (or a test forces the Spark two-block plan); see ``_windows_kernel``."""
+    """The vectorised kernel (each input shuffled once by key bucket, numpy per bucket) unless its
+    types rule it out (or a test forces the Spark two-block plan); see ``_windows_kernel``."""
     from engine.temporal._asof_strategy import forced_strategy
     from engine.temporal._hot_keys import estimated_rows, partitions_for
     from engine.temporal._windows_kernel import kernel_blocker, kernel_plan
