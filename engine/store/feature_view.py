@@ -223,13 +223,17 @@ class FeatureView:
         resolved = self.resolved()
         self._check_spine(spine, resolved, argument="spine")
         versions = dict(as_of_versions or {})
-        lookups = []
+        lookups, sources = [], {}
         for r in resolved:
             version = versions.get(_group_key(r.group))
             source = None
             if version is not None or as_of_timestamp is None:  # one pinned version, read by bucket where laid out
                 pinned = version if version is not None else r.group.delta_version()
-                source = r.group.lookup_source(pinned, names=dict(zip(r.spine_keys, r.group.primary_key, strict=True)))
+                names = dict(zip(r.spine_keys, r.group.primary_key, strict=True))
+                slot = (_group_key(r.group), pinned, tuple(names.items()))
+                if slot not in sources:  # one reader per table: a task reads a table once for all its lookups
+                    sources[slot] = r.group.lookup_source(pinned, names=names)
+                source = sources[slot]
                 version = pinned if source is not None else version
             frame = r.group.read(as_of_version=version, as_of_timestamp=None if version is not None else as_of_timestamp)
             renamed = frame.select(

@@ -142,8 +142,12 @@ def _bucket_result(left: Any, bucket: int, keys: list[str], left_names: list[str
 
     columns = [left.column(c) for c in left_names]
     names = list(left_names)
+    cache: dict[tuple[int, tuple[str, ...]], Any] = {}  # lookups of one table read its files once
     for j, (read, reader) in enumerate(zip(reads, readers, strict=True)):
-        right = _right_table(reader, bucket, read, left, keys)
+        wanted = tuple(dict.fromkeys(src for src, _ in read.pairs))
+        if (id(reader), wanted) not in cache:
+            cache[(id(reader), wanted)] = reader(bucket, list(wanted))
+        right = _right_table(cache[(id(reader), wanted)], read, left, keys)
         if right.num_rows:
             found = match(left, right, PartitionSpec(keys=keys, left=left_names, sides=[read.spec]))[0]
             index = pa.array(found, mask=found < 0)
@@ -154,12 +158,11 @@ def _bucket_result(left: Any, bucket: int, keys: list[str], left_names: list[str
     return pa.Table.from_arrays(columns, names=names)
 
 
-def _right_table(reader: Any, bucket: int, read: _SideRead, left: Any, keys: list[str]) -> Any:
-    """The side's rows of one bucket, renamed as its frame and typed as Spark would send them."""
+def _right_table(raw: Any, read: _SideRead, left: Any, keys: list[str]) -> Any:
+    """The side's rows of one bucket (``raw``: as read), renamed as its frame and typed as Spark
+    would send them."""
     import pyarrow as pa
 
-    wanted = list(dict.fromkeys(src for src, _ in read.pairs))
-    raw = reader(bucket, wanted)
     arrays, names = [], []
     for src, name in read.pairs:
         column = raw.column(src)
