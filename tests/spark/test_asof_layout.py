@@ -190,7 +190,6 @@ def test_a_group_without_the_layout_falls_back_in_the_same_view(spark, store):
     spine = spark.createDataFrame([(f"c{i % 5}", i % 2, _at(i * 3)) for i in range(40)], "customer string, shop int, ts timestamp")
     laid, flat = view.explain(spine)  # two key sets: two passes
     assert laid.strategy == "layout" and flat.strategy == "kernel", (str(laid), str(flat))
-    assert "not every lookup reads a table laid out" in flat.reason
     got = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
     with forced("sweep"):
         want = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
