@@ -6,6 +6,9 @@ feature file is inserted into three groups of one store -- ``laid`` (hash-bucket
 into 16 Delta partitions, the store's default layout), ``laid2`` (the same rows keyed by
 ``key2 = key + 10,000,000``, laid out too) and ``flat`` (the same rows as ``laid``, created with
 ``buckets=None``: no layout). Statistics are off for the set-up only (it is not what is timed).
+The 4- and 8-lookup views read distinct groups (``laid_1`` .. ``laid_3``, ``laid2_1`` .. : copies
+of the two tables' folders, registered as their own groups), so no task reads one table's files
+for two lookups (the layout strategy reads a table once per task for all lookups of it).
 
 Timed: read the spine Parquet, ``view.training_data(spine)``, write Parquet. Views:
 
@@ -19,6 +22,7 @@ Every lookup's columns are verified against the DuckDB reference (as in the ``ma
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -56,9 +60,26 @@ def _prepare(spark, features: Path, spine: Path) -> None:
                                         statistics=False, exist_ok=True)
         group.insert(frame)
         print(f"  store set-up: group {name} written in {time.perf_counter() - started:.1f}s", flush=True)
+    for base, key in (("laid", "key"), ("laid2", "key2")):  # distinct tables for the 4/8-lookup views
+        group = fs.get_feature_group(base)
+        for i in range(1, 4):
+            name = f"{base}_{i}"
+            if name not in existing:
+                target = fs.define_feature_group(name, primary_key=key, event_time="ts", schema=group.schema,
+                                                 statistics=False).path
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(group.path, target)  # a Delta table is its folder (relative file paths)
+                fs.create_feature_group(name, primary_key=key, event_time="ts", schema=group.schema, statistics=False,
+                                        exist_ok=True)
     views = {"store_1": [("laid", "key", "t0_")], "store_flat": [("flat", "key", "t0_")]}
     for n in (4, 8):
-        views[f"store_{n}"] = [("laid" if key == "key" else "laid2", key, prefix) for prefix, key in prefixes(n)]
+        used = {"key": 0, "key2": 0}
+        views[f"store_{n}"] = []
+        for prefix, key in prefixes(n):
+            base = "laid" if key == "key" else "laid2"
+            name = base if used[key] == 0 else f"{base}_{used[key]}"
+            used[key] += 1
+            views[f"store_{n}"].append((name, key, prefix))
     for view, lookups in views.items():
         fs.create_feature_view(view, spine_time="ts", exist_ok=True, lookups=[
             FeatureLookup(group, keys={key: key}, prefix=prefix) for group, key, prefix in lookups])
