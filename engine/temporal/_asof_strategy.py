@@ -15,9 +15,9 @@ The rule, in order:
 2. ``sweep`` (:mod:`engine.temporal._asof_sweep`: union + window, all in the JVM) otherwise.
 
 Hot keys (see :mod:`engine.temporal._hot_keys`) are looked for only outside the layout strategy,
-for backward lookups with
-keys, ``hot_key_share`` not None, and inputs estimated at :data:`MIN_ROWS_FOR_SKEW` rows or more
-(or of unknown size). Both strategies slice hot keys the same way.
+for backward lookups with keys, ``hot_key_share`` not None, and inputs estimated at
+:data:`MIN_ROWS_FOR_SKEW` rows or more (or of unknown size). The kernel and the sweep slice hot
+keys the same way; the layout strategy does not (a bucket is one task's work).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def choose(
     if strategy == "kernel" and n_keys == 0:
         reason += "; no key columns: one task"
     elif strategy != "layout" and any(side.source is not None for side in rights):
-        reason += f" (tables laid out in buckets, not used: {layout_why})"
+        reason += f" (tables laid out in buckets, not used: {layout_why or 'another strategy forced'})"
     if strategy == "layout" and rights[0].source is not None:
         partitions = rights[0].source.buckets
 
