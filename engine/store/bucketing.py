@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from engine.errors import InvalidArgumentError
+from engine.store._local_delta import utc_timestamps
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -149,18 +150,11 @@ class BucketFiles:
             present = set(pq.read_schema(file).names)
             table = pq.read_table(file, columns=[t for t in dict.fromkeys(wanted.values()) if t in present],
                                   coerce_int96_timestamp_unit="us", use_threads=False)
-            parts.append(pa.table({c: _normal(table.column(t)) if t in present else pa.nulls(table.num_rows)
+            parts.append(pa.table({c: utc_timestamps(table.column(t)) if t in present else pa.nulls(table.num_rows)
                                    for c, t in wanted.items()}))
         if not parts:
             return pa.table({c: pa.nulls(0) for c in wanted})
         return pa.concat_tables(parts, promote_options="default")
-
-
-def _normal(column: Any) -> Any:
-    """Timestamps in one type whatever the writer's Parquet encoding (INT96 or microseconds)."""
-    import pyarrow as pa
-
-    return column.cast(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(column.type) else column
 
 
 def _q(name: str) -> str:

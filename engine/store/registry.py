@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.errors import AlreadyExistsError, InvalidArgumentError
-from engine.store import delta
+from engine.store import _local_delta, delta
 from engine.store.statistics import COLUMN_STATISTICS_DDL, ColumnStatistics
 
 if TYPE_CHECKING:
@@ -183,6 +183,29 @@ class Registry:
         self._ready.add(table)
         return delta.read(self.spark, path)
 
+    def _select(self, table: str, where: Mapping[str, Any] | None = None,
+                columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Rows of ``table`` whose columns equal ``where``'s values (a list: any of them), as
+        dicts of ``columns`` (all by default). Read without a Spark job where the table is local
+        (:mod:`engine.store._local_delta`, a few ms instead of 0.2-0.5 s), else through Spark."""
+        from engine.remote import is_remote
+
+        where = dict(where or {})
+        local = None if is_remote(self.spark) else _local_delta.read_current(self.path(table))
+        if local is not None:
+            return _local_delta.select(local, where, columns)
+        from pyspark.sql import functions as F
+
+        frame = self._read(table)
+        if frame is None:
+            return []
+        for column, value in where.items():
+            frame = frame.where(F.col(column).isin(list(value)) if isinstance(value, list | tuple | set)
+                                else F.col(column) == value)
+        if columns is not None:
+            frame = frame.select(*columns)
+        return [r.asDict(recursive=True) for r in frame.collect()]
+
     def _write(self, table: str, ddl: str, rows: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None) -> None:
         if not rows:
             return
@@ -207,18 +230,9 @@ class Registry:
         self, *, kind: str | Sequence[str] | None = None, name: str | None = None, parent: str | None = None
     ) -> list[Entity]:
         """Registered entities, filtered by kind(s), name and parent; sorted by kind, parent, name, version."""
-        from pyspark.sql import functions as F
-
-        frame = self._read("entities")
-        if frame is None:
-            return []
-        if kind is not None:
-            frame = frame.where(F.col("kind").isin([kind] if isinstance(kind, str) else list(kind)))
-        if name is not None:
-            frame = frame.where(F.col("name") == name)
-        if parent is not None:
-            frame = frame.where(F.col("parent") == parent)
-        found = [Entity.from_row(r.asDict(recursive=True)) for r in frame.collect()]
+        where: dict[str, Any] = {"kind": [kind] if isinstance(kind, str) else list(kind)} if kind is not None else {}
+        where.update({c: v for c, v in (("name", name), ("parent", parent)) if v is not None})
+        found = [Entity.from_row(r) for r in self._select("entities", where)]
         return sorted(found, key=lambda e: (e.kind, e.parent, e.name, -1 if e.version is None else e.version))
 
     # -- commits -------------------------------------------------------------------------------
@@ -238,28 +252,15 @@ class Registry:
 
     def recorded_versions(self, feature_group: str, version: int) -> set[int]:
         """The Delta versions of one group version that have a commit row."""
-        from pyspark.sql import functions as F
-
-        frame = self._read("commits")
-        if frame is None:
-            return set()
-        frame = frame.where((F.col("feature_group") == feature_group) & (F.col("version") == version))
-        return {int(r["delta_version"]) for r in frame.select("delta_version").distinct().collect()}
+        rows = self._select("commits", {"feature_group": feature_group, "version": version}, ["delta_version"])
+        return {int(r["delta_version"]) for r in rows}
 
     def commits(self, feature_group: str | None = None, version: int | None = None) -> list[Commit]:
         """Recorded commits, oldest first (by group, version, Delta version)."""
-        from pyspark.sql import functions as F
-
-        frame = self._read("commits")
-        if frame is None:
-            return []
-        if feature_group is not None:
-            frame = frame.where(F.col("feature_group") == feature_group)
-        if version is not None:
-            frame = frame.where(F.col("version") == version)
+        where = {c: v for c, v in (("feature_group", feature_group), ("version", version)) if v is not None}
+        columns = ["feature_group", "version", "delta_version", "operation", "rows", "timestamp", "metrics"]
         found: dict[tuple[str, int, int], Commit] = {}
-        for r in frame.drop("statistics").collect():
-            row = r.asDict(recursive=True)
+        for row in self._select("commits", where, columns):
             row["timestamp"] = as_utc(row["timestamp"])
             row["metrics"] = row["metrics"] or {}
             key = (row["feature_group"], row["version"], row["delta_version"])
@@ -300,16 +301,12 @@ class Registry:
 
     def _edges_into(self, nodes: Sequence[tuple[str, str, int | None]]) -> bool:
         """Whether any recorded edge ends at one of ``nodes`` (kind, name, version)."""
-        from functools import reduce
-
-        from pyspark.sql import functions as F
-
-        frame = self._read("lineage")
-        if frame is None or not nodes:
+        if not nodes:
             return False
-        wanted = [(F.col("dst_kind") == k) & (F.col("dst_name") == n) & F.col("dst_version").eqNullSafe(v)
-                  for k, n, v in set(nodes)]
-        return bool(frame.where(reduce(lambda a, b: a | b, wanted)).limit(1).collect())
+        wanted = set(nodes)
+        rows = self._select("lineage", {"dst_name": sorted({n for _, n, _ in wanted})},
+                            ["dst_kind", "dst_name", "dst_version"])
+        return any((r["dst_kind"], r["dst_name"], r["dst_version"]) in wanted for r in rows)
 
     def lineage(
         self, node: Node | str, *, direction: Literal["upstream", "downstream", "both"] = "both"
@@ -324,8 +321,7 @@ class Registry:
             raise InvalidArgumentError(
                 argument="direction", expected="'upstream', 'downstream' or 'both'", found=repr(direction)
             )
-        frame = self._read("lineage")
-        edges = [] if frame is None else [_edge(r.asDict()) for r in frame.collect()]
+        edges = [_edge(r) for r in self._select("lineage")]
         target = _resolve_node(node, {n for e in edges for n in (e.src, e.dst)})
 
         def matches(candidate: Node) -> bool:
@@ -348,18 +344,13 @@ class Registry:
 
     def statistics(self, feature_group: str, version: int, delta_version: int | None = None) -> list[ColumnStatistics]:
         """The column statistics of one commit (the latest commit that has them when ``delta_version`` is None)."""
-        from pyspark.sql import functions as F
-
-        frame = self._read("commits")
-        if frame is None:
-            return []
-        frame = frame.where(
-            (F.col("feature_group") == feature_group) & (F.col("version") == version) & F.col("statistics").isNotNull()
-        )
+        where: dict[str, Any] = {"feature_group": feature_group, "version": version}
         if delta_version is not None:
-            frame = frame.where(F.col("delta_version") == delta_version)
-        row = frame.orderBy(F.desc("delta_version")).select("statistics").first()
-        return [] if row is None else [ColumnStatistics.from_row(s.asDict(recursive=True)) for s in row["statistics"]]
+            where["delta_version"] = delta_version
+        rows = [r for r in self._select("commits", where, ["delta_version", "statistics"]) if r["statistics"] is not None]
+        if not rows:
+            return []
+        return [ColumnStatistics.from_row(s) for s in max(rows, key=lambda r: r["delta_version"])["statistics"]]
 
     def statistics_frame(self) -> DataFrame | None:
         """All recorded statistics flat, one row per (group, version, Delta version, column), for monitoring."""
@@ -398,3 +389,4 @@ def _edge(row: Mapping[str, Any]) -> Edge:
         dst=Node(row["dst_kind"], row["dst_name"], row["dst_version"]),
         properties=json.loads(row["properties"] or "{}"),
     )
+

@@ -1,0 +1,194 @@
+"""The current rows of a small local Delta table without a Spark job, for the store's own tables
+(the registry): its log replayed in Python, its live files read with pyarrow.
+
+A registry read through Spark costs a snapshot update and a job, 0.2-0.5 s on local[2], and an
+operation of the store makes several (get a group, check what is recorded, find its statistics);
+the same rows read here take a few milliseconds. The replay is the one Delta's protocol defines:
+the newest classic checkpoint named by ``_delta_log/_last_checkpoint`` (or none: every commit
+from version 0), then each commit file after it, in order; ``add`` makes a file live, ``remove``
+ends it. Commit files appear whole (Delta writes them by rename), so a listing is a consistent
+version even while another process commits.
+
+:func:`read_current` returns None -- and the caller reads through Spark -- wherever this reader
+would not give exactly Delta's rows: a path that is not on the local file system, a table whose
+reader protocol needs more than this reader knows (column mapping, type widening, ...), a live
+file with a deletion vector, partition columns (their values are not in the files), a log that
+does not replay (a gap, a v2 or multi-part checkpoint only), or any error on the way. A test
+checks that it agrees with Spark's read after appends, MERGEs, a checkpoint and schema evolution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+__all__ = ["local_root", "read_current", "select", "utc_timestamps"]
+
+log = logging.getLogger(__name__)
+
+_READER_FEATURES = {"timestampNtz", "deletionVectors", "vacuumProtocolCheck"}  # DVs: refused per file below
+
+
+class _UnsupportedError(Exception):
+    """The table needs Delta's own reader."""
+
+
+def local_root(path: str) -> str | None:
+    """The local directory of ``path`` (a plain path or a ``file:`` URI), None for other schemes."""
+    parsed = urlparse(str(path))
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme == "" and str(path).startswith("/"):
+        return str(path)
+    return None
+
+
+def read_current(path: str) -> Any | None:
+    """The rows of the latest version of the local Delta table at ``path`` as a pyarrow Table
+    (timestamps as UTC), an empty Table with no columns when no table is there, or None when only
+    Spark can read it exactly (see the module docstring)."""
+    root = local_root(path)
+    if root is None:
+        return None
+    try:
+        return _read(root)
+    except _UnsupportedError as why:
+        log.debug("%s: read through Spark (%s)", path, why)
+    except Exception as err:  # a reader that cannot be sure reads nothing: Spark's read is the answer
+        log.debug("%s: local replay failed (%r); read through Spark", path, err)
+    return None
+
+
+def _read(root: str) -> Any:
+    import pyarrow as pa
+
+    log_dir = os.path.join(root, "_delta_log")
+    try:
+        names = os.listdir(log_dir)
+    except FileNotFoundError:
+        return pa.table({})
+    commits = {int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()}
+    if not commits:
+        return pa.table({})
+    latest = max(commits)
+    state = _State()
+    start = _checkpoint(log_dir, names, latest, state)
+    missing = [v for v in range(start, latest + 1) if v not in commits]
+    if missing:
+        raise _UnsupportedError(f"commit files missing from the log: {missing[:3]}")
+    for version in range(start, latest + 1):
+        with open(os.path.join(log_dir, f"{version:020d}.json"), encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    state.apply(json.loads(line))
+    return state.rows(root)
+
+
+def _checkpoint(log_dir: str, names: list[str], latest: int, state: _State) -> int:
+    """Load the checkpoint ``_last_checkpoint`` names (a classic single file at or before
+    ``latest``) into ``state``; return the first commit version to replay after it."""
+    if "_last_checkpoint" not in names:
+        return 0
+    with open(os.path.join(log_dir, "_last_checkpoint"), encoding="utf-8") as handle:
+        pointer = json.loads(handle.read())
+    version = int(pointer["version"])
+    file = os.path.join(log_dir, f"{version:020d}.checkpoint.parquet")
+    if version > latest or pointer.get("parts") or pointer.get("v2Checkpoint") or not os.path.exists(file):
+        if all(f"{v:020d}.json" in names for v in range(latest + 1)):
+            return 0  # every commit is still there: replay them all
+        raise _UnsupportedError(f"checkpoint {pointer} is not a classic single-file checkpoint")
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(file).names)
+    table = pq.read_table(file, columns=[c for c in ("add", "metaData", "protocol") if c in present])
+    for column in table.column_names:
+        for value in table.column(column).to_pylist():
+            if value is not None:
+                state.apply({column: value})
+    return version + 1
+
+
+class _State:
+    """Live files, metadata and protocol while the log is replayed."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str], dict[str, Any]] = {}
+        self.metadata: dict[str, Any] | None = None
+
+    def apply(self, action: dict[str, Any]) -> None:
+        if "add" in action:
+            self.files[_identity(action["add"])] = action["add"]
+        elif "remove" in action:
+            self.files.pop(_identity(action["remove"]), None)
+        elif "metaData" in action:
+            self.metadata = action["metaData"]
+        elif "protocol" in action:
+            protocol = action["protocol"]
+            unknown = set(protocol.get("readerFeatures") or ()) - _READER_FEATURES
+            if int(protocol.get("minReaderVersion") or 1) > 3 or unknown:
+                raise _UnsupportedError(f"reader protocol {protocol}")
+
+    def rows(self, root: str) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        meta = self.metadata
+        if meta is None:
+            raise _UnsupportedError("no metaData action")
+        configuration = meta.get("configuration") or {}
+        if isinstance(configuration, list):  # a checkpoint's map read by pyarrow: (key, value) pairs
+            configuration = dict(configuration)
+        if meta.get("partitionColumns") or configuration.get("delta.columnMapping.mode", "none") != "none":
+            raise _UnsupportedError("partition columns or column mapping")
+        fields = [f["name"] for f in json.loads(meta["schemaString"])["fields"]]
+        parts = []
+        for (relative, _), add in sorted(self.files.items()):
+            if add.get("deletionVector"):
+                raise _UnsupportedError("a live file has a deletion vector")
+            parsed = urlparse(relative)
+            if parsed.scheme not in ("", "file"):
+                raise _UnsupportedError(f"file {relative} is not local")
+            file = parsed.path if parsed.path.startswith("/") else os.path.join(root, parsed.path)
+            table = pq.read_table(file, coerce_int96_timestamp_unit="us", use_threads=False)
+            parts.append(pa.table({f: utc_timestamps(table.column(f)) if f in table.column_names else pa.nulls(table.num_rows)
+                                   for f in fields}))
+        if not parts:
+            return pa.table({f: pa.nulls(0) for f in fields})
+        return pa.concat_tables(parts, promote_options="default")
+
+
+def select(table: Any, where: Mapping[str, Any], columns: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Rows of ``table`` (from :func:`read_current`; no columns: no table yet) whose columns equal
+    ``where``'s values (a list: any of them), as dicts of ``columns`` (all by default)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_columns == 0:
+        return []
+    for column, value in where.items():
+        if isinstance(value, list | tuple | set):
+            mask = pc.is_in(table.column(column), value_set=pa.array(list(value), type=table.schema.field(column).type))
+        else:
+            mask = pc.equal(table.column(column), pa.scalar(value, type=table.schema.field(column).type))
+        table = table.filter(mask)  # NULL comparisons drop the row, as Spark's filter does
+    if columns is not None:
+        table = table.select(list(columns))
+    return table.to_pylist(maps_as_pydicts="strict")
+
+
+def _identity(action: dict[str, Any]) -> tuple[str, str]:
+    """A logical file: its path and deletion vector (a DELETE with deletion vectors removes the
+    file and adds the same path again with one, in the same commit)."""
+    dv = action.get("deletionVector") or {}
+    return unquote(action["path"]), "" if not dv else f"{dv.get('storageType')}:{dv.get('pathOrInlineDv')}:{dv.get('offset')}"
+
+
+def utc_timestamps(column: Any) -> Any:
+    """Spark's timestamps (INT96 or microseconds adjusted to UTC) as UTC instants."""
+    import pyarrow as pa
+
+    return column.cast(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(column.type) else column
