@@ -208,7 +208,7 @@ def choose(
         hot_slices, hot_keys = find_hot_keys(left_keys, rights, n_keys, share=hot_key_share, partitions=partitions)
         why = "forced (hot_key_share=0)" if hot_key_share == 0 else (
             "size unknown" if total is None else f"~{total:,} rows estimated")
-        check = f"sampled ({why}): {len(hot_keys)} hot key(s) above one task's share of the rows"
+        check = f"sampled ({why}): {len(hot_keys)} hot key(s) above one task's fair share of the rows"
     plan = AsofPlan(
         strategy=strategy, reason=reason, spine_keys=tuple(spine_keys), lookups=len(rights), partitions=partitions,
         estimated_left_rows=left_rows, estimated_right_rows=right_rows, hot_key_check=check, hot_keys=tuple(hot_keys),

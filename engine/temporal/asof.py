@@ -98,9 +98,9 @@ def asof_join(
     the contract). Same parameters and result rows as ``pandas.merge_asof``; inputs need not be
     sorted. All arguments are checked against the schemas before any Spark job runs.
 
-    ``hot_key_share``: for backward joins, a key owning more than one task's share of all rows
-    (and more than this share) is split into time slices so one key's history is not one task's
-    work; on inputs estimated at two million rows or more one small sampling job finds such keys
+    ``hot_key_share``: for backward joins, a key owning more than one task's fair share of all
+    rows (``1 / min(partitions, 2 * cores)``; and more than this share) is split into time
+    slices so one key's history is not one task's work; on inputs estimated at two million rows or more one small sampling job finds such keys
     (smaller inputs need none); ``None`` turns the detection off (the join stays fully lazy),
     ``0`` slices every key. :func:`explain_asof` shows the strategy, hot keys and task sizes.
     """
