@@ -133,7 +133,8 @@ def _targets(results: dict[str, Any]) -> list[str]:
             rows.append((label, "–", "not measured"))
             return
         where = "" if size == "medium" else f" (at {size}, medium not measured)"
-        rows.append((label, _fmt_ratio(value) + where, "**met**" if ok(value) else f"**not met** (target {want})"))
+        verdict = "information" if want == "–" else "**met**" if ok(value) else f"**not met** (target {want})"
+        rows.append((label, _fmt_ratio(value) + where, verdict))
 
     size, r = pick("asof", "tempo", ENGINE)
     add("as-of medium: engine ≥ 3× faster than tempo (tempo / engine)", size, r, lambda v: v >= 3, "≥ 3×")
