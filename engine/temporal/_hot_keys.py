@@ -4,10 +4,11 @@ A key is *hot* when it owns more rows than one task's fair share: ``rows(key) > 
 with ``tasks = min(partitions, 2 * cores)`` (and more than ``hot_key_share * total``, and more
 than :data:`MIN_HOT_ROWS` rows). The cores count because a stage's time is about
 ``(total - rows(key)) / cores + rows(key)`` when the big task runs last: below ``1 / (2 * cores)``
-of the rows a key costs at most 1.25x an even spread, less than slicing it does (a sampling-led
-join and the carried-in rows: measured 1.8x on 2 cores with one key of 20 %). So on 2 cores a key
-is hot from 25 % of the rows, on a 64-core cluster with 200 partitions from 0.8 %. Evenly spread
-keys are never hot, however few they are (46 keys of equal size: each is 1/46 of the rows). A
+of the rows a key costs at most ``1.5 - 1 / (2 * cores)`` times an even spread (1.25x on 2
+cores), less than slicing it did where measured (the slices' joins and carried-in rows: 1.8x on 2
+cores with one key of 20 %, 1.4x unsliced). So on 2 cores a key is hot from 25 % of the rows, on a
+64-core cluster with 200 partitions from 0.8 % (where ``hot_key_share``, 2 % by default, allows).
+Evenly spread keys are never hot, however few they are (46 keys of equal size: each is 1/46 of the rows). A
 hot key is cut into about ``rows(key) / (total / tasks) + 1`` time slices (at most 64).
 
 What is known before any job runs: Spark's size estimate of each input's plan (file sizes for

@@ -237,3 +237,19 @@ def test_integer_sums_are_exact_longs():
     (total,) = aggregate_bucket(events, targets, Columns(event_keys=["k0"], event_time="t", target_keys=["k"], target_time="t"),
                                 [WindowAgg(column="v", fn="sum", units=10, integral=True)])
     assert total.to_pylist() == [big + 2]
+
+
+def test_hot_key_threshold_is_one_tasks_fair_share_of_the_cores_tasks():
+    """A key is hot above 1 / min(partitions, 2 x cores) of the rows: 25 % on 2 cores (a 20 % key
+    runs as one task), 0.5 % with 200 partitions on 128 cores (where the share argument allows);
+    the share argument (default 2 %) raises the bar, 0 forces every key, and an unknown core
+    count falls back to the partitions."""
+    from engine.temporal._hot_keys import threshold_share
+
+    assert threshold_share(0.02, 16, cores=2) == 0.25
+    assert threshold_share(0.001, 200, cores=128) == 1 / 200
+    assert threshold_share(0.001, 200, cores=32) == 1 / 64
+    assert threshold_share(0.02, 200, cores=128) == 0.02
+    assert threshold_share(0.5, 16, cores=2) == 0.5
+    assert threshold_share(0.0, 16, cores=2) == 0.0
+    assert threshold_share(0.02, 16) == 1 / 16
