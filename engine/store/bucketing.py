@@ -25,10 +25,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 from engine.errors import InvalidArgumentError
-from engine.store._local_delta import utc_timestamps
+from engine.store._local_delta import local_root, utc_timestamps
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -114,10 +113,9 @@ def bucketed_source(spark: SparkSession, path: str, *, version: int, properties:
         return None
     files: dict[int, list[str]] = {}
     for uri in frame.inputFiles():
-        parsed = urlparse(uri)
-        if parsed.scheme not in ("", "file"):
+        local = local_root(uri)
+        if local is None:
             return None  # not a local path on the executors: the Spark read is the way
-        local = unquote(parsed.path)
         part = next((p for p in local.split("/") if p.startswith(BUCKET_COLUMN + "=")), None)
         if part is None:
             return None
