@@ -26,15 +26,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["local_root", "read_current", "select", "utc_timestamps"]
+__all__ = ["NeedsSparkError", "commit_actions", "local_root", "read_current", "select", "snapshot", "utc_timestamps"]
 
 log = logging.getLogger(__name__)
 
 _READER_FEATURES = {"timestampNtz", "deletionVectors", "vacuumProtocolCheck"}  # DVs: refused per file below
 
 
-class _UnsupportedError(Exception):
-    """The table needs Delta's own reader."""
+class NeedsSparkError(Exception):
+    """Only Delta's own reader (or writer) is exact for this table."""
 
 
 def local_root(path: str) -> str | None:
@@ -56,7 +56,7 @@ def read_current(path: str) -> Any | None:
         return None
     try:
         return _read(root)
-    except _UnsupportedError as why:
+    except NeedsSparkError as why:
         log.debug("%s: read through Spark (%s)", path, why)
     except Exception as err:  # a reader that cannot be sure reads nothing: Spark's read is the answer
         log.debug("%s: local replay failed (%r); read through Spark", path, err)
@@ -66,26 +66,38 @@ def read_current(path: str) -> Any | None:
 def _read(root: str) -> Any:
     import pyarrow as pa
 
+    state = snapshot(root)
+    return pa.table({}) if state is None else state.rows(root)
+
+
+def snapshot(root: str) -> _State | None:
+    """The replayed log of the table in directory ``root`` (None if no commit is there); raises
+    :class:`NeedsSparkError` where Delta's own reader is needed."""
     log_dir = os.path.join(root, "_delta_log")
     try:
         names = os.listdir(log_dir)
     except FileNotFoundError:
-        return pa.table({})
+        return None
     commits = {int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()}
     if not commits:
-        return pa.table({})
+        return None
     latest = max(commits)
     state = _State()
     start = _checkpoint(log_dir, names, latest, state)
     missing = [v for v in range(start, latest + 1) if v not in commits]
     if missing:
-        raise _UnsupportedError(f"commit files missing from the log: {missing[:3]}")
+        raise NeedsSparkError(f"commit files missing from the log: {missing[:3]}")
     for version in range(start, latest + 1):
-        with open(os.path.join(log_dir, f"{version:020d}.json"), encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    state.apply(json.loads(line))
-    return state.rows(root)
+        for action in commit_actions(log_dir, version):
+            state.apply(action)
+    state.version = latest
+    return state
+
+
+def commit_actions(log_dir: str, version: int) -> list[dict[str, Any]]:
+    """The actions of commit ``version`` in ``log_dir``, in file order."""
+    with open(os.path.join(log_dir, f"{version:020d}.json"), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _checkpoint(log_dir: str, names: list[str], latest: int, state: _State) -> int:
@@ -100,7 +112,7 @@ def _checkpoint(log_dir: str, names: list[str], latest: int, state: _State) -> i
     if version > latest or pointer.get("parts") or pointer.get("v2Checkpoint") or not os.path.exists(file):
         if all(f"{v:020d}.json" in names for v in range(latest + 1)):
             return 0  # every commit is still there: replay them all
-        raise _UnsupportedError(f"checkpoint {pointer} is not a classic single-file checkpoint")
+        raise NeedsSparkError(f"checkpoint {pointer} is not a classic single-file checkpoint")
     import pyarrow.parquet as pq
 
     present = set(pq.read_schema(file).names)
@@ -118,6 +130,8 @@ class _State:
     def __init__(self) -> None:
         self.files: dict[tuple[str, str], dict[str, Any]] = {}
         self.metadata: dict[str, Any] | None = None
+        self.protocol: dict[str, Any] = {}
+        self.version = -1
 
     def apply(self, action: dict[str, Any]) -> None:
         if "add" in action:
@@ -127,35 +141,51 @@ class _State:
         elif "metaData" in action:
             self.metadata = action["metaData"]
         elif "protocol" in action:
-            protocol = action["protocol"]
+            protocol = self.protocol = action["protocol"]
             unknown = set(protocol.get("readerFeatures") or ()) - _READER_FEATURES
             if int(protocol.get("minReaderVersion") or 1) > 3 or unknown:
-                raise _UnsupportedError(f"reader protocol {protocol}")
+                raise NeedsSparkError(f"reader protocol {protocol}")
 
-    def rows(self, root: str) -> Any:
+    @property
+    def configuration(self) -> dict[str, str]:
+        configuration = (self.metadata or {}).get("configuration") or {}
+        if isinstance(configuration, list):  # a checkpoint's map read by pyarrow: (key, value) pairs
+            configuration = dict(configuration)
+        return dict(configuration)
+
+    def fields(self) -> list[str]:
+        """The schema's top-level column names; raises where the files alone do not hold the rows."""
+        meta = self.metadata
+        if meta is None:
+            raise NeedsSparkError("no metaData action")
+        if meta.get("partitionColumns") or self.configuration.get("delta.columnMapping.mode", "none") != "none":
+            raise NeedsSparkError("partition columns or column mapping")
+        return [f["name"] for f in json.loads(meta["schemaString"])["fields"]]
+
+    def file_rows(self, root: str) -> list[tuple[dict[str, Any], Any]]:
+        """Each live file's ``add`` action and its rows (all schema columns, timestamps as UTC)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        meta = self.metadata
-        if meta is None:
-            raise _UnsupportedError("no metaData action")
-        configuration = meta.get("configuration") or {}
-        if isinstance(configuration, list):  # a checkpoint's map read by pyarrow: (key, value) pairs
-            configuration = dict(configuration)
-        if meta.get("partitionColumns") or configuration.get("delta.columnMapping.mode", "none") != "none":
-            raise _UnsupportedError("partition columns or column mapping")
-        fields = [f["name"] for f in json.loads(meta["schemaString"])["fields"]]
+        fields = self.fields()
         parts = []
         for (relative, _), add in sorted(self.files.items()):
             if add.get("deletionVector"):
-                raise _UnsupportedError("a live file has a deletion vector")
+                raise NeedsSparkError("a live file has a deletion vector")
             parsed = urlparse(relative)
             if parsed.scheme not in ("", "file"):
-                raise _UnsupportedError(f"file {relative} is not local")
+                raise NeedsSparkError(f"file {relative} is not local")
             file = parsed.path if parsed.path.startswith("/") else os.path.join(root, parsed.path)
             table = pq.read_table(file, coerce_int96_timestamp_unit="us", use_threads=False)
-            parts.append(pa.table({f: utc_timestamps(table.column(f)) if f in table.column_names else pa.nulls(table.num_rows)
-                                   for f in fields}))
+            parts.append((add, pa.table({f: utc_timestamps(table.column(f)) if f in table.column_names
+                                         else pa.nulls(table.num_rows) for f in fields})))
+        return parts
+
+    def rows(self, root: str) -> Any:
+        import pyarrow as pa
+
+        fields = self.fields()
+        parts = [table for _, table in self.file_rows(root)]
         if not parts:
             return pa.table({f: pa.nulls(0) for f in fields})
         return pa.concat_tables(parts, promote_options="default")

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.errors import AlreadyExistsError, InvalidArgumentError
-from engine.store import _local_delta, delta
+from engine.store import _local_commit, _local_delta, delta
 from engine.store.statistics import COLUMN_STATISTICS_DDL, ColumnStatistics
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ class Registry:
         self.spark = spark
         self.root = root.rstrip("/") + "/_registry"
         self._ready: set[str] = set()
+        self._schemas: dict[str, StructType] = {}
 
     def path(self, table: str) -> str:
         return f"{self.root}/{table}"
@@ -207,9 +208,21 @@ class Registry:
         return [r.asDict(recursive=True) for r in frame.collect()]
 
     def _write(self, table: str, ddl: str, rows: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None) -> None:
+        """One commit of ``rows``: an upsert on ``keys``, or an append. On a local store written
+        without a Spark job (:mod:`engine.store._local_commit`, milliseconds instead of 0.4-1 s)."""
+        from engine.remote import is_remote
+
         if not rows:
             return
         path = self._ensure(table, ddl)
+        if not is_remote(self.spark):
+            schema = self._schemas.get(table)
+            if schema is None:
+                schema = self._schemas[table] = self.spark.createDataFrame([], ddl).schema
+            written = (_local_commit.append(path, rows, schema) if not keys
+                       else _local_commit.upsert(path, rows, schema, keys))
+            if written is not None:
+                return
         frame = self.spark.createDataFrame([dict(r) for r in rows], ddl)
         if keys:
             delta.upsert(self.spark, path, frame, keys=keys)

@@ -64,7 +64,8 @@ def store_report(
     ``recorded_at`` (a UTC-aware instant; naive values are refused) defaults to the current time:
     it is bookkeeping of the write, like Delta's own commit timestamp.
     """
-    from engine.store import delta
+    from engine.remote import is_remote
+    from engine.store import _local_commit, delta
 
     if not isinstance(report, ValidationReport):
         raise InvalidArgumentError(argument="report", expected="a ValidationReport", found=type(report).__name__)
@@ -82,6 +83,10 @@ def store_report(
         len(report.results), len(report.failed), report.quarantined_rows, report.failures(),
         recorded_at.astimezone(timezone.utc), report.to_json(),
     )
+    if not is_remote(spark):  # an existing local table: one commit without a Spark job
+        written = _local_commit.append(path, [dict(zip(schema.fieldNames(), row, strict=True))], schema)
+        if written is not None:
+            return written
     delta.create_table(spark, path, schema, exist_ok=True, comment="engine.validation reports")
     return delta.append(spark, path, spark.createDataFrame([row], schema))
 
