@@ -4,7 +4,7 @@ event time) rows and rows outside the range a pipeline chunk replaces, before an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, PrimaryKeyError
 from engine.store import delta
@@ -18,8 +18,11 @@ __all__ = ["check_keys"]
 
 
 def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie_breaker: str | None,
-               time_range: TimeRange | None, *, target: str) -> None:
-    """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``."""
+               time_range: TimeRange | None, *, target: str) -> tuple[Any, Any]:
+    """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``.
+
+    Returns the least and greatest event time of the rows (None, None without rows): an upsert
+    reads only the stored files whose event times overlap them."""
     from pyspark.sql import functions as F
 
     keys = [*primary_key, event_time]
@@ -35,6 +38,7 @@ def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie
         F.first(F.when(has_null, example), ignorenulls=True).alias("null_example"),
         F.sum(F.when(~has_null & (F.col("__n") > 1), F.col("__n"))).alias("dup_rows"),
         F.first(F.when(~has_null & (F.col("__n") > 1), example), ignorenulls=True).alias("dup_example"),
+        F.min(delta.quote_identifier(event_time)).alias("least"), F.max(delta.quote_identifier(event_time)).alias("greatest"),
     ]
     if time_range is not None:
         outside = ~F.expr(delta.range_predicate(event_time, time_range)) & ~has_null
@@ -64,4 +68,5 @@ def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie
             found=f"{found['out_rows']} row(s) outside it, e.g. {found['out_example']}",
             hint="Filter the data to the range first. Nothing was written.",
         )
+    return found["least"], found["greatest"]
 

@@ -197,12 +197,17 @@ def upsert(
     keys: Sequence[str],
     merge_schema: bool = False,
     log_checked: bool = False,
+    within: tuple[str, datetime, datetime] | None = None,
 ) -> int:
     """MERGE ``df`` into the table on ``keys`` (NULL-safe equality) in one commit.
 
     Matching rows are replaced by the new ones, others inserted. ``df`` must not hold two rows
     with the same keys (Delta refuses the merge and nothing is written). ``log_checked``: the
     caller ran :func:`check_log` on this table in the same operation (it is not replayed twice).
+    ``within=(column, least, greatest)``: ``column`` is one of ``keys`` and every row of ``df``
+    has it in [least, greatest], so a stored row outside cannot match; the condition says so and
+    Delta reads (and checks for conflicts) only the files whose statistics overlap the range,
+    not the whole table.
     """
     DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
 
@@ -217,6 +222,12 @@ def upsert(
             raise ColumnNotFoundError(argument="keys", column=key, side="table", available=table_schema.fieldNames())
     check_schema(df.schema, table_schema, target=str(path), allow_extra=merge_schema)
     condition = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
+    if within is not None:
+        column, least, greatest = within
+        if column not in keys:
+            raise InvalidArgumentError(argument="within", expected=f"a column of keys {list(keys)}", found=repr(column))
+        condition += (f" AND t.{quote_identifier(column)} >= {_timestamp_literal(least)}"
+                      f" AND t.{quote_identifier(column)} <= {_timestamp_literal(greatest)}")
 
     def run() -> None:
         builder = DeltaTable.forPath(spark, str(path)).alias("t").merge(df.alias("s"), condition)

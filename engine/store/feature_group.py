@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ from engine.store import _group_commits, delta
 from engine.store._key_check import check_keys
 from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
 from engine.store.names import check_names
-from engine.store.registry import Commit, Entity, Node, ensure_table
+from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
 from engine.store.statistics import ColumnStatistics, compute_statistics
 from engine.temporal.ranges import TimeRange
 
@@ -217,20 +218,26 @@ class FeatureGroup:
         cached = df.select(*[delta.quote_identifier(c) for c in [*self.schema.fieldNames(), *new_columns]])
         cached = cached.persist(StorageLevel.MEMORY_AND_DISK)  # checks, validation, write, statistics: one evaluation
         data = cached
+        statistics = None
         try:
             spark = self.store.spark
             properties = delta.check_log(spark, self.path)
             _group_commits.check_time_travel(self, properties)
-            self._check_keys(data, time_range)
+            least, greatest = self._check_keys(data, time_range)
             if self.tie_breaker:
                 data = self._resolve_ties(data, against_stored=time_range is None)
             data, quarantined, report = self._validate(data)
             layout = layout_of(properties)  # the table's own record of its layout
             rows = data if layout is None else with_bucket(data, layout[1], layout[0])
-            version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns), log_checked=True)
+            if self.compute_statistics:  # the rows are final: their statistics run beside the write
+                statistics = _beside(compute_statistics, data)
+            within = ((self.event_time, as_utc(least), as_utc(greatest))
+                      if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
+            version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns),
+                                    log_checked=True, within=within)
                        if time_range is None else delta.replace_range(
                            spark, self.path, rows, column=self.event_time, time_range=time_range, log_checked=True))
-            commit = self._record(version, compute_statistics(data) if self.compute_statistics else None)
+            commit = self._record(version, None if statistics is None else statistics.result())
             if quarantined is not None:
                 self._quarantine(quarantined, report)
             if report is not None:
@@ -240,6 +247,8 @@ class FeatureGroup:
             log.info("%s: committed Delta version %d (%s, %d rows)", self._target, version, commit.operation, commit.rows)
             return commit
         finally:
+            if statistics is not None:
+                wait([statistics])  # a failed write: its statistics job ends before the rows are dropped
             cached.unpersist()
 
     # -- maintenance ---------------------------------------------------------------------------
@@ -277,9 +286,10 @@ class FeatureGroup:
         new = [c for c in df.columns if c not in self.schema.fieldNames()]
         return check_names(new, argument="df (new column)")
 
-    def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> None:
-        """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``."""
-        check_keys(data, self.primary_key, self.event_time, self.tie_breaker, time_range, target=self._target)
+    def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> tuple[Any, Any]:
+        """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``;
+        returns the least and greatest event time of ``data``."""
+        return check_keys(data, self.primary_key, self.event_time, self.tie_breaker, time_range, target=self._target)
 
     def _resolve_ties(self, data: DataFrame, *, against_stored: bool) -> DataFrame:
         """Keep, per (key, event time), the row with the greatest tie breaker; with
@@ -375,3 +385,16 @@ class FeatureGroup:
             if f.name in self.features
         ]
         return [group, *features]
+
+
+def _beside(function: Any, *args: Any) -> Future[Any]:
+    """Run ``function(*args)`` in a thread while the caller goes on: two short Spark jobs overlap
+    (on local[2] a small job is mostly scheduling latency, so the pair takes about the longer
+    one's time). The thread inherits the caller's Spark job properties (job group, pool)."""
+    from pyspark.util import inheritable_thread_target
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-beside")
+    try:
+        return executor.submit(inheritable_thread_target(function), *args)
+    finally:
+        executor.shutdown(wait=False)
