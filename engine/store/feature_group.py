@@ -49,7 +49,7 @@ from engine.temporal.ranges import TimeRange
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
     from engine.store.feature_store import FeatureStore
@@ -219,18 +219,29 @@ class FeatureGroup:
         cached = cached.persist(StorageLevel.MEMORY_AND_DISK)  # checks, validation, write, statistics: one evaluation
         data = cached
         statistics = None
+        pending: list[Future[Any]] = []  # jobs beside the write: ended before the rows are dropped
         try:
             spark = self.store.spark
             properties = delta.check_log(spark, self.path)
             _group_commits.check_time_travel(self, properties)
-            least, greatest = self._check_keys(data, time_range)
             if self.tie_breaker:
+                least, greatest = self._check_keys(data, time_range)
                 data = self._resolve_ties(data, against_stored=time_range is None)
-            data, quarantined, report = self._validate(data)
+                data, quarantined, report = self._validate(data)
+            else:  # the key check (no side effect) runs beside the validation of the same rows
+                checked = _beside(spark, self._check_keys, data, time_range)
+                pending.append(checked)
+                try:
+                    data, quarantined, report = self._validate(data, keys_checked=checked)
+                except BaseException:
+                    checked.result()  # a key error comes first, as when the check ran before
+                    raise
+                least, greatest = checked.result()
             layout = layout_of(properties)  # the table's own record of its layout
             rows = data if layout is None else with_bucket(data, layout[1], layout[0])
             if self.compute_statistics:  # the rows are final: their statistics run beside the write
-                statistics = _beside(compute_statistics, data)
+                statistics = _beside(spark, compute_statistics, data)
+                pending.append(statistics)
             within = ((self.event_time, as_utc(least), as_utc(greatest))
                       if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
             version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns),
@@ -247,8 +258,7 @@ class FeatureGroup:
             log.info("%s: committed Delta version %d (%s, %d rows)", self._target, version, commit.operation, commit.rows)
             return commit
         finally:
-            if statistics is not None:
-                wait([statistics])  # a failed write: its statistics job ends before the rows are dropped
+            wait(pending)
             cached.unpersist()
 
     # -- maintenance ---------------------------------------------------------------------------
@@ -309,9 +319,10 @@ class FeatureGroup:
         )
         return kept.select(*[delta.quote_identifier(c) for c in data.columns])
 
-    def _validate(self, data: DataFrame) -> tuple[DataFrame, DataFrame | None, Any]:
+    def _validate(self, data: DataFrame, *, keys_checked: Future[Any] | None = None) -> tuple[DataFrame, DataFrame | None, Any]:
         """Run the attached suite before the write; return the rows to write, the rows to
-        quarantine after the write (None if none) and the report.
+        quarantine after the write (None if none) and the report. ``keys_checked``: the key check
+        running beside; its error comes first (a batch with bad keys stores no report).
 
         ``reject``: a failing batch raises :class:`ValidationFailedError` (its report stored).
         ``quarantine``: failing rows are set aside, the rest returned; a failing table-level
@@ -329,6 +340,8 @@ class FeatureGroup:
                 return data, None, report
             passing, quarantined, report = validation.split_by_suite(data, suite, key_columns=self.keys, target=self._target)
         except ValidationFailedError as err:
+            if keys_checked is not None:
+                keys_checked.result()  # raises the key check's error, if any
             if err.params.get("report") is not None:
                 self._store_report(err.params["report"], self.delta_version())
             raise
@@ -387,14 +400,14 @@ class FeatureGroup:
         return [group, *features]
 
 
-def _beside(function: Any, *args: Any) -> Future[Any]:
+def _beside(spark: SparkSession, function: Any, *args: Any) -> Future[Any]:
     """Run ``function(*args)`` in a thread while the caller goes on: two short Spark jobs overlap
     (on local[2] a small job is mostly scheduling latency, so the pair takes about the longer
-    one's time). The thread inherits the caller's Spark job properties (job group, pool)."""
+    one's time). The thread inherits the caller's Spark job properties and tags (job group, pool)."""
     from pyspark.util import inheritable_thread_target
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-beside")
     try:
-        return executor.submit(inheritable_thread_target(function), *args)
+        return executor.submit(inheritable_thread_target(spark)(function), *args)
     finally:
         executor.shutdown(wait=False)

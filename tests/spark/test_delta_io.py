@@ -79,6 +79,20 @@ def test_upsert_replaces_matches_and_inserts_new(spark, table_path):
     assert [h["operation"] for h in delta.history(spark, table_path)][-1] == "MERGE"
 
 
+def test_upsert_within_a_time_range_bounds_the_target_side_of_the_condition(spark, table_path):
+    delta.create_table(spark, table_path, SCHEMA)
+    for day in (1, 2, 3, 4):  # one file per day: the files' statistics bound their event times
+        delta.append(spark, table_path, make(spark, [(i, at(day, i), float(day)) for i in range(5)]).coalesce(1))
+    batch = make(spark, [(1, at(4, 1), 40.0), (7, at(4, 7), 7.0)])  # one match, one new row, all on day 4
+    delta.upsert(spark, table_path, batch, keys=["id", "ts"], within=("ts", at(4, 1), at(4, 7)))
+    got = {(r["id"], r["ts"].day): r["value"] for r in delta.read(spark, table_path).collect()}
+    assert len(got) == 21 and got[(1, 4)] == 40.0 and got[(7, 4)] == 7.0 and got[(1, 1)] == 1.0
+    predicate = delta.history(spark, table_path)[-1]["operationParameters"]["predicate"]
+    assert ">= 2013-01-04 01:00:00)" in predicate and "<= 2013-01-04 07:00:00)" in predicate  # files skipped by it
+    with pytest.raises(InvalidArgumentError):
+        delta.upsert(spark, table_path, batch, keys=["id", "ts"], within=("value", at(4, 1), at(4, 7)))
+
+
 def test_upsert_on_missing_key_column_is_an_error_and_table_unchanged(spark, table_path):
     delta.create_table(spark, table_path, SCHEMA)
     delta.append(spark, table_path, make(spark, [(1, at(1), 1.0)]))

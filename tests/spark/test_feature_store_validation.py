@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.errors import ValidationFailedError
+from engine.errors import PrimaryKeyError, ValidationFailedError
 from engine.store.feature_store import FeatureStore
 from engine.validation import Expectation, ExpectationSuite
 
@@ -33,6 +33,24 @@ def test_reject_policy_raises_and_writes_nothing(spark, tmp_path):
     assert group.delta_version() == before
     reports = group.validation_reports().collect()
     assert [(r["success"], r["target_version"], r["failed_expectations"]) for r in reports] == [(False, before, 1)]
+
+
+def test_a_key_error_comes_before_a_failing_suite_and_stores_no_report(spark, tmp_path):
+    """The key check runs beside the validation; its error is still the one raised, and a batch
+    refused for its keys leaves no validation report (as when the check ran first)."""
+    store = FeatureStore(spark, tmp_path / "store")
+    group = store.create_feature_group(
+        "weather", primary_key="origin", event_time="ts", schema=SCHEMA,
+        expectations=ExpectationSuite("weather", (TEMP_RANGE,), policy="reject"),
+    )
+    before = group.delta_version()
+    bad = spark.createDataFrame([("JFK", at(1), 30.0), ("JFK", at(1), 999.0)], SCHEMA)  # duplicate key, bad temp
+    with pytest.raises(PrimaryKeyError):
+        group.insert(bad)
+    assert group.delta_version() == before
+    assert group.validation_reports() is None  # no report was ever stored
+    commit = group.insert(spark.createDataFrame([("JFK", at(1), 30.0)], SCHEMA))  # the statistics beside the MERGE
+    assert commit.rows == 1 and group.statistics()["temp"].max == 30.0
 
 
 def test_quarantine_policy_sets_failing_rows_aside(spark, tmp_path):
