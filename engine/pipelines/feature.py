@@ -33,7 +33,7 @@ from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentE
 from engine.store import delta
 from engine.store.feature_group import FeatureGroup
 from engine.store.names import check_name
-from engine.store.registry import Node, as_utc, ensure_table
+from engine.store.registry import Node, as_utc, select_rows, write_rows
 from engine.temporal.ranges import TimeRange
 
 if TYPE_CHECKING:
@@ -196,16 +196,8 @@ class FeaturePipeline:
 
     def progress(self) -> list[dict[str, Any]]:
         """The progress log rows of this pipeline and output version, in the order of chunk start."""
-        from pyspark.sql import functions as F
-
-        path = self.store.pipeline_progress_path
-        if not delta.table_exists(self.store.spark, path):
-            return []
-        frame = delta.read(self.store.spark, path).where(
-            (F.col("pipeline") == self.name) & (F.col("feature_group") == self.output.name)
-            & (F.col("version") == self.output.version)
-        )
-        rows = [r.asDict(recursive=True) for r in frame.collect()]
+        rows = select_rows(self.store.spark, self.store.pipeline_progress_path,
+                           {"pipeline": self.name, "feature_group": self.output.name, "version": self.output.version})
         for row in rows:
             row["chunk_start"], row["chunk_end"] = as_utc(row["chunk_start"]), as_utc(row["chunk_end"])
         return sorted(rows, key=lambda r: (r["chunk_start"], r["chunk_end"], r["delta_version"] or -1))
@@ -256,8 +248,7 @@ class FeaturePipeline:
             "error": (error or "")[:2000] or None,
         }
         try:
-            ensure_table(spark, path, PROGRESS_DDL)
-            delta.append(spark, path, spark.createDataFrame([row], PROGRESS_DDL))
+            write_rows(spark, path, PROGRESS_DDL, [row])
         except Exception:
             if status == "done":
                 raise

@@ -156,6 +156,64 @@ def ensure_table(spark: SparkSession, path: str, schema: str | StructType) -> No
         log.debug("%s was created concurrently: %s", path, err)
 
 
+_SCHEMAS: dict[str, StructType] = {}
+
+
+def _schema(spark: SparkSession, ddl: str) -> StructType:
+    """The StructType of a DDL string (parsed by Spark once per process)."""
+    if ddl not in _SCHEMAS:
+        _SCHEMAS[ddl] = spark.createDataFrame([], ddl).schema
+    return _SCHEMAS[ddl]
+
+
+def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[str, Any]], *,
+               keys: Sequence[str] | None = None) -> None:
+    """Append ``rows`` to a table the store owns (created on first use), or upsert them on
+    ``keys``, in one commit. On a local store without a Spark job (:mod:`engine.store._local_commit`,
+    milliseconds instead of 0.4-1 s); otherwise, or where only Spark can judge, through Spark."""
+    from engine.remote import is_remote
+
+    if not rows:
+        return
+    if not is_remote(spark):
+        schema = _schema(spark, ddl)
+        written = (_local_commit.upsert(path, rows, schema, keys) if keys
+                   else _local_commit.append(path, rows, schema))
+        if written is not None:
+            return
+    ensure_table(spark, path, ddl)
+    frame = spark.createDataFrame([dict(r) for r in rows], ddl)
+    if keys:
+        delta.upsert(spark, path, frame, keys=keys)
+    else:
+        delta.append(spark, path, frame)
+
+
+def select_rows(spark: SparkSession, path: str, where: Mapping[str, Any] | None = None,
+                columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of a table the store owns whose columns equal ``where``'s values (a list: any of
+    them), as dicts of ``columns`` (all by default); none if no table is there. Read without a
+    Spark job where the table is local (:mod:`engine.store._local_delta`, a few ms instead of
+    0.2-0.5 s), else through Spark."""
+    from engine.remote import is_remote
+
+    where = dict(where or {})
+    local = None if is_remote(spark) else _local_delta.read_current(path)
+    if local is not None:
+        return _local_delta.select(local, where, columns)
+    from pyspark.sql import functions as F
+
+    if not delta.table_exists(spark, path):
+        return []
+    frame = delta.read(spark, path)
+    for column, value in where.items():
+        frame = frame.where(F.col(column).isin(list(value)) if isinstance(value, list | tuple | set)
+                            else F.col(column) == value)
+    if columns is not None:
+        frame = frame.select(*columns)
+    return [r.asDict(recursive=True) for r in frame.collect()]
+
+
 class Registry:
     """The catalog tables of one feature store root."""
 
@@ -163,7 +221,6 @@ class Registry:
         self.spark = spark
         self.root = root.rstrip("/") + "/_registry"
         self._ready: set[str] = set()
-        self._schemas: dict[str, StructType] = {}
 
     def path(self, table: str) -> str:
         return f"{self.root}/{table}"
@@ -186,48 +243,12 @@ class Registry:
 
     def _select(self, table: str, where: Mapping[str, Any] | None = None,
                 columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Rows of ``table`` whose columns equal ``where``'s values (a list: any of them), as
-        dicts of ``columns`` (all by default). Read without a Spark job where the table is local
-        (:mod:`engine.store._local_delta`, a few ms instead of 0.2-0.5 s), else through Spark."""
-        from engine.remote import is_remote
-
-        where = dict(where or {})
-        local = None if is_remote(self.spark) else _local_delta.read_current(self.path(table))
-        if local is not None:
-            return _local_delta.select(local, where, columns)
-        from pyspark.sql import functions as F
-
-        frame = self._read(table)
-        if frame is None:
-            return []
-        for column, value in where.items():
-            frame = frame.where(F.col(column).isin(list(value)) if isinstance(value, list | tuple | set)
-                                else F.col(column) == value)
-        if columns is not None:
-            frame = frame.select(*columns)
-        return [r.asDict(recursive=True) for r in frame.collect()]
+        """Rows of ``table`` (see :func:`select_rows`)."""
+        return select_rows(self.spark, self.path(table), where, columns)
 
     def _write(self, table: str, ddl: str, rows: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None) -> None:
-        """One commit of ``rows``: an upsert on ``keys``, or an append. On a local store written
-        without a Spark job (:mod:`engine.store._local_commit`, milliseconds instead of 0.4-1 s)."""
-        from engine.remote import is_remote
-
-        if not rows:
-            return
-        path = self._ensure(table, ddl)
-        if not is_remote(self.spark):
-            schema = self._schemas.get(table)
-            if schema is None:
-                schema = self._schemas[table] = self.spark.createDataFrame([], ddl).schema
-            written = (_local_commit.append(path, rows, schema) if not keys
-                       else _local_commit.upsert(path, rows, schema, keys))
-            if written is not None:
-                return
-        frame = self.spark.createDataFrame([dict(r) for r in rows], ddl)
-        if keys:
-            delta.upsert(self.spark, path, frame, keys=keys)
-        else:
-            delta.append(self.spark, path, frame)
+        """One commit of ``rows`` to ``table`` (see :func:`write_rows`)."""
+        write_rows(self.spark, self.path(table), ddl, rows, keys=keys)
 
     # -- entities ------------------------------------------------------------------------------
 

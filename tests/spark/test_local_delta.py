@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.store import _local_delta, delta
+from engine.store import registry as registry_module
 from engine.store.registry import Commit, Entity, Registry
 
 
@@ -87,7 +88,7 @@ def test_registry_reads_directly_and_answers_as_before(spark, tmp_path, monkeypa
     def no_spark(*args, **kwargs):
         raise AssertionError("a local registry read went through Spark")
 
-    monkeypatch.setattr(Registry, "_read", no_spark)
+    monkeypatch.setattr(registry_module.delta, "read", no_spark)
     assert [e.name for e in registry.entities(kind="feature")] == ["f"]
     assert registry.entities(kind=["feature_group"], name="g")[0].definition == {"a": 1}
     assert registry.entities(name="missing") == []
