@@ -18,11 +18,11 @@ __all__ = ["check_keys"]
 
 
 def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie_breaker: str | None,
-               time_range: TimeRange | None, *, target: str) -> tuple[Any, Any]:
+               time_range: TimeRange | None, *, target: str) -> tuple[Any, Any, int]:
     """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``.
 
-    Returns the least and greatest event time of the rows (None, None without rows): an upsert
-    reads only the stored files whose event times overlap them."""
+    Returns the least and greatest event time of the rows (None, None without rows) -- an upsert
+    reads only the stored files whose event times overlap them -- and the number of rows."""
     from pyspark.sql import functions as F
 
     keys = [*primary_key, event_time]
@@ -39,6 +39,7 @@ def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie
         F.sum(F.when(~has_null & (F.col("__n") > 1), F.col("__n"))).alias("dup_rows"),
         F.first(F.when(~has_null & (F.col("__n") > 1), example), ignorenulls=True).alias("dup_example"),
         F.min(delta.quote_identifier(event_time)).alias("least"), F.max(delta.quote_identifier(event_time)).alias("greatest"),
+        F.sum("__n").alias("rows"),
     ]
     if time_range is not None:
         outside = ~F.expr(delta.range_predicate(event_time, time_range)) & ~has_null
@@ -68,5 +69,5 @@ def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie
             found=f"{found['out_rows']} row(s) outside it, e.g. {found['out_example']}",
             hint="Filter the data to the range first. Nothing was written.",
         )
-    return found["least"], found["greatest"]
+    return found["least"], found["greatest"], int(found["rows"] or 0)
 

@@ -59,6 +59,10 @@ __all__ = ["FeatureGroup"]
 
 log = logging.getLogger(__name__)
 
+ROWS_PER_FILE = 1_000_000
+"""A write coalesces its rows into about this many per task (so per file and bucket): a pipeline
+chunk of 1,200 rows aggregated over 200 shuffle partitions was 119 files, one per partition."""
+
 class FeatureGroup:
     """A handle on one version of a feature group; get one from :class:`~engine.store.FeatureStore`."""
 
@@ -225,7 +229,7 @@ class FeatureGroup:
             properties = delta.check_log(spark, self.path)
             _group_commits.check_time_travel(self, properties)
             if self.tie_breaker:
-                least, greatest = self._check_keys(data, time_range)
+                least, greatest, count = self._check_keys(data, time_range)
                 data = self._resolve_ties(data, against_stored=time_range is None)
                 data, quarantined, report = self._validate(data)
             else:  # the key check (no side effect) runs beside the validation of the same rows
@@ -236,9 +240,10 @@ class FeatureGroup:
                 except BaseException:
                     checked.result()  # a key error comes first, as when the check ran before
                     raise
-                least, greatest = checked.result()
+                least, greatest, count = checked.result()
             layout = layout_of(properties)  # the table's own record of its layout
-            rows = data if layout is None else with_bucket(data, layout[1], layout[0])
+            rows = data.coalesce(max(1, -(-count // ROWS_PER_FILE)))  # not a file per shuffle partition
+            rows = rows if layout is None else with_bucket(rows, layout[1], layout[0])
             if self.compute_statistics:  # the rows are final: their statistics run beside the write
                 statistics = _beside(spark, compute_statistics, data)
                 pending.append(statistics)
@@ -296,9 +301,9 @@ class FeatureGroup:
         new = [c for c in df.columns if c not in self.schema.fieldNames()]
         return check_names(new, argument="df (new column)")
 
-    def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> tuple[Any, Any]:
+    def _check_keys(self, data: DataFrame, time_range: TimeRange | None) -> tuple[Any, Any, int]:
         """One aggregation: NULL keys, duplicate (key, event time) rows, rows outside ``time_range``;
-        returns the least and greatest event time of ``data``."""
+        returns the least and greatest event time of ``data`` and its row count."""
         return check_keys(data, self.primary_key, self.event_time, self.tie_breaker, time_range, target=self._target)
 
     def _resolve_ties(self, data: DataFrame, *, against_stored: bool) -> DataFrame:
