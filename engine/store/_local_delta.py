@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["NeedsSparkError", "commit_actions", "local_root", "read_current", "select", "snapshot", "utc_timestamps"]
+__all__ = ["NeedsSparkError", "commit_actions", "live_files", "local_root", "read_current", "select", "snapshot", "utc_timestamps"]
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ def _read(root: str) -> Any:
     return pa.table({}) if state is None else state.rows(root)
 
 
-def snapshot(root: str) -> _State | None:
-    """The replayed log of the table in directory ``root`` (None if no commit is there); raises
-    :class:`NeedsSparkError` where Delta's own reader is needed."""
+def snapshot(root: str, version: int | None = None) -> _State | None:
+    """The replayed log of the table in directory ``root`` at ``version`` (the latest by default;
+    None if no commit is there); raises :class:`NeedsSparkError` where Delta's own reader is needed."""
     log_dir = os.path.join(root, "_delta_log")
     try:
         names = os.listdir(log_dir)
@@ -81,7 +81,9 @@ def snapshot(root: str) -> _State | None:
     commits = {int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()}
     if not commits:
         return None
-    latest = max(commits)
+    latest = max(commits) if version is None else version
+    if latest not in commits:
+        raise NeedsSparkError(f"no commit file for version {latest}")
     state = _State()
     start = _checkpoint(log_dir, names, latest, state)
     missing = [v for v in range(start, latest + 1) if v not in commits]
@@ -92,6 +94,28 @@ def snapshot(root: str) -> _State | None:
             state.apply(action)
     state.version = latest
     return state
+
+
+def live_files(path: str, version: int) -> list[dict[str, Any]] | None:
+    """The ``add`` actions of the files live at ``version`` of the local table at ``path`` (paths
+    decoded, partition values as dicts), or None where only Delta can list them exactly (not
+    local, a reader feature unknown here, a file with a deletion vector, a log that does not
+    replay to ``version``)."""
+    root = local_root(path)
+    if root is None:
+        return None
+    try:
+        state = snapshot(root, version)
+        if state is None or state.metadata is None:
+            return None
+        if any(add.get("deletionVector") for add in state.files.values()):
+            raise NeedsSparkError("a live file has a deletion vector")
+        return [{**add, "path": relative} for (relative, _), add in state.files.items()]
+    except NeedsSparkError as why:
+        log.debug("%s@v%d: files listed by Spark (%s)", path, version, why)
+    except Exception as err:  # an unsure listing lists nothing: Spark's is the answer
+        log.debug("%s@v%d: local replay failed (%r); files listed by Spark", path, version, err)
+    return None
 
 
 def commit_actions(log_dir: str, version: int) -> list[dict[str, Any]]:
@@ -107,16 +131,25 @@ def _checkpoint(log_dir: str, names: list[str], latest: int, state: _State) -> i
         return 0
     with open(os.path.join(log_dir, "_last_checkpoint"), encoding="utf-8") as handle:
         pointer = json.loads(handle.read())
-    version = int(pointer["version"])
-    file = os.path.join(log_dir, f"{version:020d}.checkpoint.parquet")
-    if version > latest or pointer.get("parts") or pointer.get("v2Checkpoint") or not os.path.exists(file):
+    # the newest classic single-file checkpoint at or before both `latest` and the one the pointer
+    # names (a finished checkpoint: a newer file could still be being written)
+    bound = min(latest, int(pointer["version"]))
+    classic = [int(n[:20]) for n in names if len(n) == 39 and n.endswith(".checkpoint.parquet") and n[:20].isdigit()]
+    version = max((v for v in classic if v <= bound), default=None)
+    if version is None:
         if all(f"{v:020d}.json" in names for v in range(latest + 1)):
             return 0  # every commit is still there: replay them all
-        raise NeedsSparkError(f"checkpoint {pointer} is not a classic single-file checkpoint")
+        raise NeedsSparkError(f"no classic single-file checkpoint at or before version {latest} ({pointer})")
+    file = os.path.join(log_dir, f"{version:020d}.checkpoint.parquet")
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     present = set(pq.read_schema(file).names)
     table = pq.read_table(file, columns=[c for c in ("add", "metaData", "protocol") if c in present])
+    if "add" in table.column_names:  # maps read by pyarrow as (key, value) pairs
+        table = table.set_column(table.column_names.index("add"), "add", pa.array(
+            [None if a is None else {**a, "partitionValues": dict(a.get("partitionValues") or ())}
+             for a in table.column("add").to_pylist()]))
     for column in table.column_names:
         for value in table.column(column).to_pylist():
             if value is not None:

@@ -94,3 +94,31 @@ def test_registry_reads_directly_and_answers_as_before(spark, tmp_path, monkeypa
     assert registry.entities(name="missing") == []
     assert registry.commits("g", 1) == [Commit("g", 1, 0, "WRITE", 5, stamp, {"numFiles": "1"})]
     assert registry.recorded_versions("g", 1) == {0} and registry.statistics("g", 1) == []
+
+
+def test_live_files_at_every_version_equal_sparks_listing(spark, tmp_path):
+    """The layout's file listing (bucketing._bucket_files_from_log) comes from this replay at a
+    pinned version: it must list exactly the files Spark reads at that version, across
+    checkpoints (older versions than the newest checkpoint too), partitions and overwrites."""
+    path = str(tmp_path / "t")
+    spark.sql(f"CREATE TABLE delta.`{path}` (k STRING, v BIGINT, b INT) USING delta PARTITIONED BY (b) "
+              "TBLPROPERTIES ('delta.checkpointInterval' = '3')")
+    for i in range(9):
+        frame = spark.createDataFrame([(f"k{j}", i, j % 3) for j in range(4)], "k STRING, v BIGINT, b INT")
+        if i == 5:
+            frame.write.format("delta").mode("overwrite").save(path)
+        elif i % 2:
+            delta.upsert(spark, path, frame, keys=["k"])
+        else:
+            delta.append(spark, path, frame)
+    assert os.path.exists(os.path.join(path, "_delta_log", "00000000000000000006.checkpoint.parquet"))
+    for version in range(delta.current_version(spark, path) + 1):
+        adds = _local_delta.live_files(path, version)
+        assert adds is not None, version
+        local = sorted(os.path.join(path, a["path"]) for a in adds)
+        expected = sorted(_local_delta.local_root(u) for u in
+                          spark.read.format("delta").option("versionAsOf", version).load(path).inputFiles())
+        assert local == expected, version
+        assert all(set(a["partitionValues"]) == {"b"} for a in adds)
+    assert _local_delta.live_files(path, 99) is None  # no such version: Spark says so
+    assert _local_delta.live_files("s3://bucket/t", 0) is None
