@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
 from engine.store import delta
+from engine.store._owned_tables import select_rows, write_rows
 from engine.store.feature_group import FeatureGroup
 from engine.store.names import check_name
-from engine.store.registry import Node, as_utc, select_rows, write_rows
+from engine.store.registry import Node, as_utc
 from engine.temporal.ranges import TimeRange
 
 if TYPE_CHECKING:

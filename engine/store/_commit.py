@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from engine.errors import AlreadyExistsError, ConcurrentWriteError, CorruptTableError, StorageError
+from engine.errors import AlreadyExistsError, ConcurrentWriteError, CorruptTableError, NotFoundError, StorageError
 from engine.store._delta_log import corrupt, log_properties
+from engine.store._delta_sql import delta_table_api
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -135,3 +136,17 @@ def created_concurrently(spark: SparkSession, path: str, err: BaseException) -> 
         except Exception:
             time.sleep(delay)
     raise AlreadyExistsError(kind="folder", name=path, hint="It holds files but no Delta table.") from None
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
+    return bool(DeltaTable.isDeltaTable(spark, str(path)))
+
+
+def require_table(spark: SparkSession, path: str, *, write: bool = False) -> None:
+    """The table exists (and, before a write, its log replays: a corrupt log is refused)."""
+    if not table_exists(spark, path):
+        raise NotFoundError(kind="Delta table", name=str(path), hint="Create it first (create_table).")
+    if write:
+        check_log(spark, str(path))
+

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from engine.temporal.ranges import TimeRange
 
-__all__ = ["check_keys"]
+__all__ = ["check_keys", "resolve_ties"]
 
 
 def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie_breaker: str | None,
@@ -70,4 +70,23 @@ def check_keys(data: DataFrame, primary_key: Sequence[str], event_time: str, tie
             hint="Filter the data to the range first. Nothing was written.",
         )
     return found["least"], found["greatest"], int(found["rows"] or 0)
+
+
+def resolve_ties(data: DataFrame, keys: Sequence[str], tie_breaker: str, stored: DataFrame | None) -> DataFrame:
+    """Keep, per ``keys`` (primary key and event time), the row with the greatest tie breaker;
+    with ``stored`` (an upsert: the group's rows) also against the stored row, which wins with a
+    greater tie breaker. (A ``replace_range`` passes None: the write deletes the range's rows.)"""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    tb = delta.quote_identifier(tie_breaker)
+    quoted = [delta.quote_identifier(c) for c in keys]
+    rank = F.row_number().over(Window.partitionBy(*quoted).orderBy(F.col(tb).desc_nulls_last()))
+    newest = data.withColumn("__rank", rank).where("__rank = 1").drop("__rank")
+    if stored is None:
+        return newest
+    kept = newest.join(stored.select(*quoted, F.col(tb).alias("__stored_tb")), on=list(keys), how="left").where(
+        F.col("__stored_tb").isNull() | (F.col(tb) >= F.col("__stored_tb"))
+    )
+    return kept.select(*[delta.quote_identifier(c) for c in data.columns])
 

@@ -13,21 +13,21 @@ a ``StorageError`` (see :mod:`engine.store._commit`).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import (
     AlreadyExistsError,
     ColumnNotFoundError,
     InvalidArgumentError,
-    NotFoundError,
 )
 from engine.store import _delta_log
-from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently
+from engine.store._commit import MAX_ATTEMPTS, check_log, created_concurrently, table_exists
+from engine.store._commit import require_table as _require_table
 from engine.store._commit import retry as _retry
 from engine.store._delta_sql import delta_table_api
+from engine.store._maintenance import optimize, vacuum
 from engine.store._schema import check_schema
 from engine.temporal.ranges import TimeRange, to_utc
 
@@ -63,20 +63,6 @@ log = logging.getLogger(__name__)
 def quote_identifier(name: str) -> str:
     """Backtick-quote a column name for Spark SQL (embedded backticks doubled)."""
     return "`" + name.replace("`", "``") + "`"
-
-
-def table_exists(spark: SparkSession, path: str) -> bool:
-    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
-
-    return bool(DeltaTable.isDeltaTable(spark, str(path)))
-
-
-def _require_table(spark: SparkSession, path: str, *, write: bool = False) -> None:
-    """The table exists (and, before a write, its log replays: a corrupt log is refused)."""
-    if not table_exists(spark, path):
-        raise NotFoundError(kind="Delta table", name=str(path), hint="Create it first (create_table).")
-    if write:
-        check_log(spark, str(path))
 
 
 def create_table(
@@ -365,43 +351,4 @@ def current_version(spark: SparkSession, path: str) -> int:
 
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
     return int(row["version"]) if row else -1
-
-
-def optimize(spark: SparkSession, path: str) -> dict[str, Any]:
-    """Compact the table's small files (``OPTIMIZE``) in one commit; return Delta's metrics
-    (``numFilesAdded``, ``numFilesRemoved``, ...). Reads at any version are unchanged: only the
-    file layout of the new version differs (old files stay until :func:`vacuum`)."""
-    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
-
-    _require_table(spark, path)
-    result = _retry(lambda: DeltaTable.forPath(spark, str(path)).optimize().executeCompaction(), target=str(path))
-    metrics = result.select("metrics").first()
-    return metrics["metrics"].asDict(recursive=True) if metrics else {}
-
-
-def vacuum(spark: SparkSession, path: str, *, retention: timedelta) -> None:
-    """``VACUUM``: delete files no version newer than ``now - retention`` needs.
-
-    ``retention`` is rounded UP to whole hours (Delta rounds hours to a whole number: 20 minutes
-    would become 0). Time travel to a version older than the retention may fail afterwards. When
-    the session keeps ``spark.databricks.delta.retentionDurationCheck.enabled`` on and Delta refuses
-    a short retention, that is an :class:`InvalidArgumentError` (no session setting is changed).
-    """
-    DeltaTable = delta_table_api(spark)  # noqa: N806 - Delta's own class, or its SQL twin on Spark Connect
-
-    _require_table(spark, path)
-    if not isinstance(retention, timedelta) or retention < timedelta(0):
-        raise InvalidArgumentError(argument="retention", expected="a timedelta >= 0", found=repr(retention))
-    try:
-        DeltaTable.forPath(spark, str(path)).vacuum(float(math.ceil(retention / timedelta(hours=1))))
-    except Exception as err:
-        if "retentionDurationCheck" in str(err) or "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT" in str(err):
-            raise InvalidArgumentError(
-                argument="retention", expected="at least the table's delta.deletedFileRetentionDuration (7 days by default)",
-                found=repr(retention), hint=(
-                    "Shorter retentions need spark.databricks.delta.retentionDurationCheck.enabled=false "
-                    "in the session (and no concurrent reader of older versions)."
-                ),
-            ) from None
-        raise
 

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, ValidationFailedError
 from engine.store import _group_commits, delta
-from engine.store._key_check import check_keys
+from engine.store._beside import beside
+from engine.store._key_check import check_keys, resolve_ties
 from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
 from engine.store.names import check_names
 from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
@@ -49,7 +50,7 @@ from engine.temporal.ranges import TimeRange
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
     from engine.store.feature_store import FeatureStore
@@ -233,7 +234,7 @@ class FeatureGroup:
                 data = self._resolve_ties(data, against_stored=time_range is None)
                 data, quarantined, report = self._validate(data)
             else:  # the key check (no side effect) runs beside the validation of the same rows
-                checked = _beside(spark, self._check_keys, data, time_range)
+                checked = beside(spark, self._check_keys, data, time_range)
                 pending.append(checked)
                 try:
                     data, quarantined, report = self._validate(data, keys_checked=checked)
@@ -245,7 +246,7 @@ class FeatureGroup:
             rows = data.coalesce(max(1, -(-count // ROWS_PER_FILE)))  # not a file per shuffle partition
             rows = rows if layout is None else with_bucket(rows, layout[1], layout[0])
             if self.compute_statistics:  # the rows are final: their statistics run beside the write
-                statistics = _beside(spark, compute_statistics, data)
+                statistics = beside(spark, compute_statistics, data)
                 pending.append(statistics)
             within = ((self.event_time, as_utc(least), as_utc(greatest))
                       if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
@@ -307,22 +308,8 @@ class FeatureGroup:
         return check_keys(data, self.primary_key, self.event_time, self.tie_breaker, time_range, target=self._target)
 
     def _resolve_ties(self, data: DataFrame, *, against_stored: bool) -> DataFrame:
-        """Keep, per (key, event time), the row with the greatest tie breaker; with
-        ``against_stored`` (an upsert) also against the stored row, which wins a greater tie breaker."""
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        tb = delta.quote_identifier(self.tie_breaker or "")
-        keys = [delta.quote_identifier(c) for c in self.keys]
-        rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(tb).desc_nulls_last()))
-        newest = data.withColumn("__rank", rank).where("__rank = 1").drop("__rank")
-        if not against_stored:  # replace_range: the stored rows of the range are deleted by the write
-            return newest
-        stored = self.read().select(*keys, F.col(tb).alias("__stored_tb"))
-        kept = newest.join(stored, on=self.keys, how="left").where(
-            F.col("__stored_tb").isNull() | (F.col(tb) >= F.col("__stored_tb"))
-        )
-        return kept.select(*[delta.quote_identifier(c) for c in data.columns])
+        """Per (key, event time) the row with the greatest tie breaker (see :func:`resolve_ties`)."""
+        return resolve_ties(data, self.keys, self.tie_breaker or "", self.read() if against_stored else None)
 
     def _validate(self, data: DataFrame, *, keys_checked: Future[Any] | None = None) -> tuple[DataFrame, DataFrame | None, Any]:
         """Run the attached suite before the write; return the rows to write, the rows to
@@ -403,16 +390,3 @@ class FeatureGroup:
             if f.name in self.features
         ]
         return [group, *features]
-
-
-def _beside(spark: SparkSession, function: Any, *args: Any) -> Future[Any]:
-    """Run ``function(*args)`` in a thread while the caller goes on: two short Spark jobs overlap
-    (on local[2] a small job is mostly scheduling latency, so the pair takes about the longer
-    one's time). The thread inherits the caller's Spark job properties and tags (job group, pool)."""
-    from pyspark.util import inheritable_thread_target
-
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-beside")
-    try:
-        return executor.submit(inheritable_thread_target(spark)(function), *args)
-    finally:
-        executor.shutdown(wait=False)

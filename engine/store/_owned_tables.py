@@ -1,0 +1,93 @@
+"""The tables a feature store owns besides its groups -- the registry's, the validation reports,
+the pipelines' progress log: created on first use, appended or upserted a few rows at a time,
+read by equality filters. On a local store both go without a Spark job
+(:mod:`engine.store._local_commit`, :mod:`engine.store._local_delta`); elsewhere, or wherever only
+Spark can judge, through Spark."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.store import _local_commit, _local_delta, delta
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = ["ensure_table", "select_rows", "write_rows"]
+
+log = logging.getLogger("engine.store.registry")
+
+
+def ensure_table(spark: SparkSession, path: str, schema: str | StructType) -> None:
+    """Create an empty Delta table at ``path`` unless it exists (tolerating a concurrent creator)."""
+    if delta.table_exists(spark, path):
+        return
+    if isinstance(schema, str):
+        schema = spark.createDataFrame([], schema).schema
+    try:
+        delta.create_table(spark, path, schema, exist_ok=True)
+    except Exception as err:  # another process created it between our check and our create
+        if not delta.table_exists(spark, path):
+            raise
+        log.debug("%s was created concurrently: %s", path, err)
+
+
+_SCHEMAS: dict[str, StructType] = {}
+
+
+def _schema(spark: SparkSession, ddl: str) -> StructType:
+    """The StructType of a DDL string (parsed by Spark once per process)."""
+    if ddl not in _SCHEMAS:
+        _SCHEMAS[ddl] = spark.createDataFrame([], ddl).schema
+    return _SCHEMAS[ddl]
+
+
+def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[str, Any]], *,
+               keys: Sequence[str] | None = None) -> None:
+    """Append ``rows`` to a table the store owns (created on first use), or upsert them on
+    ``keys``, in one commit. On a local store without a Spark job (:mod:`engine.store._local_commit`,
+    milliseconds instead of 0.4-1 s); otherwise, or where only Spark can judge, through Spark."""
+    from engine.remote import is_remote
+
+    if not rows:
+        return
+    if not is_remote(spark):
+        schema = _schema(spark, ddl)
+        written = (_local_commit.upsert(path, rows, schema, keys) if keys
+                   else _local_commit.append(path, rows, schema))
+        if written is not None:
+            return
+    ensure_table(spark, path, ddl)
+    frame = spark.createDataFrame([dict(r) for r in rows], ddl)
+    if keys:
+        delta.upsert(spark, path, frame, keys=keys)
+    else:
+        delta.append(spark, path, frame)
+
+
+def select_rows(spark: SparkSession, path: str, where: Mapping[str, Any] | None = None,
+                columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of a table the store owns whose columns equal ``where``'s values (a list: any of
+    them), as dicts of ``columns`` (all by default); none if no table is there. Read without a
+    Spark job where the table is local (:mod:`engine.store._local_delta`, a few ms instead of
+    0.2-0.5 s), else through Spark."""
+    from engine.remote import is_remote
+
+    where = dict(where or {})
+    local = None if is_remote(spark) else _local_delta.read_current(path)
+    if local is not None:
+        return _local_delta.select(local, where, columns)
+    from pyspark.sql import functions as F
+
+    if not delta.table_exists(spark, path):
+        return []
+    frame = delta.read(spark, path)
+    for column, value in where.items():
+        frame = frame.where(F.col(column).isin(list(value)) if isinstance(value, list | tuple | set)
+                            else F.col(column) == value)
+    if columns is not None:
+        frame = frame.select(*columns)
+    return [r.asDict(recursive=True) for r in frame.collect()]
