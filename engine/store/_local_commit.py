@@ -31,6 +31,7 @@ written here, interleaved with its own writes and checkpoints, and under concurr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -121,17 +122,16 @@ def _attempt(root: str, batch: Any, schema: StructType, keys: list[str] | None) 
     removed, copied = ([], None) if keys is None else _replaced(root, state, batch, keys)
     data = batch if copied is None else _concat(copied, batch)
     add = _write_file(root, data)
+    info = _commit_info(state.version, batch, add, removed, copied, keys)
+    committed = False
     try:
-        actions = [_commit_info(state.version, batch, add, removed, copied, keys)]
-        actions += [{"remove": _remove(r)} for r in removed]
-        actions.append({"add": add})
-        if _put_commit(root, version, actions):
-            return version
-    except BaseException:
-        os.unlink(os.path.join(root, add["path"]))
-        raise
-    os.unlink(os.path.join(root, add["path"]))
-    return None  # the next try reads the winner's commit: a new schema or protocol is refused there
+        actions = [info, *({"remove": _remove(r)} for r in removed), {"add": add}]
+        committed = _put_commit(root, version, actions)
+    finally:  # a lost race or an error: the file is nobody's -- unless our commit is there after all
+        if not committed and not _is_ours(root, version, info["commitInfo"]["txnId"]):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(root, add["path"]))
+    return version if committed else None  # None: the next try reads the winner's commit
 
 
 def _check_writable(state: Any, schema: StructType, *, upsert: bool) -> None:
@@ -237,4 +237,14 @@ def _put_commit(root: str, version: int, actions: list[dict[str, Any]]) -> bool:
     except FileExistsError:
         return False
     finally:
-        os.unlink(temporary)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+def _is_ours(root: str, version: int, txn: str) -> bool:
+    """Whether commit ``version`` exists and is the one with transaction id ``txn``."""
+    try:
+        actions = _local_delta.commit_actions(os.path.join(root, "_delta_log"), version)
+    except (OSError, ValueError):
+        return False
+    return any((a.get("commitInfo") or {}).get("txnId") == txn for a in actions)

@@ -145,3 +145,16 @@ def test_spark_writes_what_only_spark_can_judge(spark, tmp_path, case):
     if before is not None:
         assert delta.current_version(spark, path) == before  # nothing committed
         assert [n for n in os.listdir(path) if n.endswith(".parquet")] == []  # and no file left behind
+
+
+def test_a_failed_commit_file_leaves_no_data_file(spark, tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    schema = _create(spark, path)
+
+    def disk_full(root, version, actions):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_local_commit, "_put_commit", disk_full)
+    assert _local_commit.append(path, [_row("a", 1)], schema) is None  # the caller writes through Spark
+    assert [n for n in os.listdir(path) if n.endswith(".parquet")] == []
+    assert delta.current_version(spark, path) == 0
