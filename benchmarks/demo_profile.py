@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,12 @@ def _group(stage: str) -> str:
 
 
 def _entry(summary: dict[str, Any], label: str, load: str) -> dict[str, Any]:
-    from benchmarks.machine import machine_info
+    from benchmarks.machine import git_commit, machine_info
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
     profile = summary.get("profile")
     if not isinstance(profile, dict) or not profile:
         raise SystemExit("the run summary has no 'profile': run `make demo` with this repository's jobs first")
-    return {"label": label, "commit": commit + ("+changes" if dirty else ""), "load": load,
+    return {"label": label, "commit": git_commit(), "load": load,
             "filed": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "machine": machine_info(),
             "stages": profile, "seconds": summary.get("seconds")}
 
@@ -87,10 +83,9 @@ def main() -> None:
     if not args.summary.exists():
         raise SystemExit(f"no run summary at {args.summary}: run `make demo` first")
     entry = _entry(json.loads(args.summary.read_text()), args.label, args.load)
-    store = HERE / "demo_profile.json"
-    entries = [e for e in (json.loads(store.read_text()) if store.exists() else []) if e["label"] != args.label]
-    entries.append(entry)
-    store.write_text(json.dumps(entries, indent=1, default=str) + "\n")
+    from benchmarks.machine import file_entry
+
+    entries = file_entry(HERE / "demo_profile.json", entry)
     (HERE / "DEMO_PROFILE.md").write_text(_markdown(entries))
     print(_markdown([entry]))
 

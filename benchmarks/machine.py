@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_info"]
+__all__ = ["file_entry", "git_commit", "machine_info"]
 
 
 def machine_info() -> dict[str, Any]:
@@ -43,3 +43,24 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(), "memory_gib": mem_gib, "cpu": cpu, "java": java,
         "python": platform.python_version(), "os": platform.platform(), "versions": versions,
     }
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The working directory's short HEAD, ``+changes`` if tracked files differ from it."""
+    import subprocess
+
+    where = cwd or Path(__file__).resolve().parent
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=where).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=where).stdout.strip()
+    return commit + ("+changes" if dirty else "")
+
+
+def file_entry(store: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add ``entry`` to the JSON list at ``store`` (replacing one with its label); return the list."""
+    import json
+
+    entries = [e for e in (json.loads(store.read_text()) if store.exists() else []) if e["label"] != entry["label"]]
+    entries.append(entry)
+    store.write_text(json.dumps(entries, indent=1, default=str) + "\n")
+    return entries

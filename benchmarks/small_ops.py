@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import statistics
@@ -169,9 +168,7 @@ def _markdown(entries: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    import subprocess
-
-    from benchmarks.machine import machine_info
+    from benchmarks.machine import file_entry, git_commit, machine_info
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="current")
@@ -179,17 +176,12 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True).stdout.strip()
+    commit = git_commit()
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     result = run(args.runs, args.breakdown)
-    entry = {"label": args.label, "commit": commit + ("+changes" if dirty else ""), "when": started, "load": load,
+    entry = {"label": args.label, "commit": commit, "when": started, "load": load,
              "machine": machine_info(), **result}
-    store = HERE / "small_ops.json"
-    entries = [e for e in (json.loads(store.read_text()) if store.exists() else []) if e["label"] != args.label]
-    entries.append(entry)
-    store.write_text(json.dumps(entries, indent=1, default=str) + "\n")
+    entries = file_entry(HERE / "small_ops.json", entry)
     (HERE / "SMALL_OPS.md").write_text(_markdown(entries))
     print(_markdown([entry]))
 
