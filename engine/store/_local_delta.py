@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["NeedsSparkError", "commit_actions", "live_files", "local_root", "read_current", "select", "snapshot", "utc_timestamps"]
+__all__ = ["NeedsSparkError", "commit_actions", "live_files", "local_root", "read_current", "read_file", "select", "snapshot",
+           "utc_timestamps"]
 
 log = logging.getLogger(__name__)
 
@@ -186,33 +187,23 @@ class _State:
             configuration = dict(configuration)
         return dict(configuration)
 
-    def fields(self) -> list[str]:
-        """The schema's top-level column names; raises where the files alone do not hold the rows."""
+    def fields(self, partitions: Sequence[str] = ()) -> list[str]:
+        """The schema's top-level column names that the files hold (all but ``partitions``, which
+        must be exactly the table's partition columns); raises where the files alone do not hold
+        the rows."""
         meta = self.metadata
         if meta is None:
             raise NeedsSparkError("no metaData action")
-        if meta.get("partitionColumns") or self.configuration.get("delta.columnMapping.mode", "none") != "none":
-            raise NeedsSparkError("partition columns or column mapping")
-        return [f["name"] for f in json.loads(meta["schemaString"])["fields"]]
+        if list(meta.get("partitionColumns") or ()) != list(partitions):
+            raise NeedsSparkError(f"partition columns {meta.get('partitionColumns')}, not {list(partitions)}")
+        if self.configuration.get("delta.columnMapping.mode", "none") != "none":
+            raise NeedsSparkError("column mapping")
+        return [f["name"] for f in json.loads(meta["schemaString"])["fields"] if f["name"] not in partitions]
 
     def file_rows(self, root: str) -> list[tuple[dict[str, Any], Any]]:
         """Each live file's ``add`` action and its rows (all schema columns, timestamps as UTC)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         fields = self.fields()
-        parts = []
-        for (relative, _), add in sorted(self.files.items()):
-            if add.get("deletionVector"):
-                raise NeedsSparkError("a live file has a deletion vector")
-            parsed = urlparse(relative)
-            if parsed.scheme not in ("", "file"):
-                raise NeedsSparkError(f"file {relative} is not local")
-            file = parsed.path if parsed.path.startswith("/") else os.path.join(root, parsed.path)
-            table = pq.read_table(file, coerce_int96_timestamp_unit="us", use_threads=False)
-            parts.append((add, pa.table({f: utc_timestamps(table.column(f)) if f in table.column_names
-                                         else pa.nulls(table.num_rows) for f in fields})))
-        return parts
+        return [(add, read_file(root, add, fields)) for _, add in sorted(self.files.items())]
 
     def rows(self, root: str) -> Any:
         import pyarrow as pa
@@ -230,7 +221,7 @@ def select(table: Any, where: Mapping[str, Any], columns: Sequence[str] | None) 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if table.num_columns == 0:
+    if table.num_columns == 0 or table.num_rows == 0:  # (a table without files has NULL-typed columns)
         return []
     for column, value in where.items():
         if isinstance(value, list | tuple | set):
@@ -248,6 +239,23 @@ def _identity(action: dict[str, Any]) -> tuple[str, str]:
     file and adds the same path again with one, in the same commit)."""
     dv = action.get("deletionVector") or {}
     return unquote(action["path"]), "" if not dv else f"{dv.get('storageType')}:{dv.get('pathOrInlineDv')}:{dv.get('offset')}"
+
+
+def read_file(root: str, add: Mapping[str, Any], fields: Sequence[str]) -> Any:
+    """The rows of the live file ``add`` of the table in ``root`` as a pyarrow Table of ``fields``
+    (a column the file lacks -- written before schema evolution -- is NULL; timestamps as UTC)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if add.get("deletionVector"):
+        raise NeedsSparkError("a live file has a deletion vector")
+    parsed = urlparse(unquote(add["path"]))
+    if parsed.scheme not in ("", "file"):
+        raise NeedsSparkError(f"file {add['path']} is not local")
+    file = parsed.path if parsed.path.startswith("/") else os.path.join(root, parsed.path)
+    table = pq.read_table(file, coerce_int96_timestamp_unit="us", use_threads=False)
+    return pa.table({f: utc_timestamps(table.column(f)) if f in table.column_names else pa.nulls(table.num_rows)
+                     for f in fields})
 
 
 def utc_timestamps(column: Any) -> Any:
