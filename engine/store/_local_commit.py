@@ -38,7 +38,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.store import _local_delta
@@ -46,7 +47,7 @@ from engine.store import _local_delta
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["append", "upsert"]
+__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "discard", "next_version", "publish", "upsert", "write_file"]
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,22 @@ def _commit(path: str, rows: Sequence[Mapping[str, Any]], schema: StructType, *,
     root = _local_delta.local_root(path)
     if root is None or not rows:
         return None
+    return attempts(path, lambda: _arrow_rows(rows, schema), lambda batch: _attempt(root, batch, schema, keys))
+
+
+def attempts(path: str, prepare: Callable[[], Any], attempt: Callable[[Any], int | None]) -> int | None:
+    """``attempt(prepare())`` until it commits (a version) or lost :data:`ATTEMPTS` races (None
+    each time; jittered backoff between); None where Spark must write instead (a
+    :class:`~engine.store._local_delta.NeedsSparkError` or any error: nothing was committed)."""
     try:
-        batch = _arrow_rows(rows, schema)
-        for attempt in range(ATTEMPTS):
-            version = _attempt(root, batch, schema, keys)
+        prepared = prepare()
+        for tried in range(ATTEMPTS):
+            version = attempt(prepared)
             if version is not None:
                 return version
-            time.sleep(random.uniform(0, 0.002 * 2**attempt))  # jittered backoff after a lost race
+            delay = random.uniform(0, 0.002 * 2**tried)  # jittered backoff after a lost race
+            log.info("%s: concurrent commit conflict (attempt %d/%d), retrying in %.3fs", path, tried + 1, ATTEMPTS, delay)
+            time.sleep(delay)
         log.debug("%s: lost %d commit races; written through Spark", path, ATTEMPTS)
     except _local_delta.NeedsSparkError as why:
         log.debug("%s: written through Spark (%s)", path, why)
@@ -114,27 +124,50 @@ def _attempt(root: str, batch: Any, schema: StructType, keys: list[str] | None) 
     state = _local_delta.snapshot(root)
     if state is None:
         raise _local_delta.NeedsSparkError("no table yet")
-    _check_writable(state, schema, upsert=keys is not None)
-    version = state.version + 1
-    interval = int(state.configuration.get("delta.checkpointInterval", "10"))
-    if version % interval == 0:
-        raise _local_delta.NeedsSparkError(f"version {version} is a checkpoint version")
+    check_writable(state, schema, upsert=keys is not None)
+    version = next_version(state)
     removed, copied = ([], None) if keys is None else _replaced(root, state, batch, keys)
     data = batch if copied is None else _concat(copied, batch)
-    add = _write_file(root, data)
+    add = write_file(root, data)
     info = _commit_info(state.version, batch, add, removed, copied, keys)
+    return version if publish(root, version, info, removed, [add]) else None  # None: the next try reads the winner's
+
+
+def next_version(state: Any) -> int:
+    """The version to commit after ``state``; raises where it is a checkpoint version (Spark
+    writes the commit and the checkpoint, so the log stays short to replay)."""
+    version = state.version + 1
+    if version % int(state.configuration.get("delta.checkpointInterval", "10")) == 0:
+        raise _local_delta.NeedsSparkError(f"version {version} is a checkpoint version")
+    return version
+
+
+def publish(root: str, version: int, info: dict[str, Any], removed: Sequence[Mapping[str, Any]],
+            added: Sequence[Mapping[str, Any]]) -> bool:
+    """Commit ``version`` (``info``, the ``remove`` of each of ``removed``, the ``add`` actions)
+    if no other writer has it; False after a lost race. The added data files are deleted unless
+    the commit is in the log (a lost race or an error: the files are nobody's)."""
     committed = False
     try:
-        actions = [info, *({"remove": _remove(r)} for r in removed), {"add": add}]
+        actions = [info, *({"remove": _remove(r)} for r in removed), *({"add": a} for a in added)]
         committed = _put_commit(root, version, actions)
-    finally:  # a lost race or an error: the file is nobody's -- unless our commit is there after all
+    finally:
         if not committed and not _is_ours(root, version, info["commitInfo"]["txnId"]):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, add["path"]))
-    return version if committed else None  # None: the next try reads the winner's commit
+            discard(root, added)
+    return committed
 
 
-def _check_writable(state: Any, schema: StructType, *, upsert: bool) -> None:
+def discard(root: str, added: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the data files of ``added`` (written for a commit that did not happen)."""
+    for add in added:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(root, add["path"]))
+
+
+def check_writable(state: Any, schema: StructType, *, upsert: bool, partitions: Sequence[str] = ()) -> None:
+    """Raise :class:`~engine.store._local_delta.NeedsSparkError` unless a commit of plain rows of
+    ``schema`` (the table's, ``partitions`` its partition columns) is all this table's protocol,
+    properties and columns ask of a writer."""
     from pyspark.sql.types import StructType
 
     protocol = state.protocol
@@ -145,7 +178,7 @@ def _check_writable(state: Any, schema: StructType, *, upsert: bool) -> None:
     refused = [k for k in configuration if k.startswith(_CONFIG_REFUSED) and configuration[k].lower() not in ("false", "none")]
     if refused or (upsert and configuration.get("delta.appendOnly", "false").lower() == "true"):
         raise _local_delta.NeedsSparkError(f"table properties {refused or 'delta.appendOnly'}")
-    state.fields()  # partition columns, column mapping
+    state.fields(partitions)  # partition columns, column mapping
     stored = StructType.fromJson(json.loads(state.metadata["schemaString"]))
     if stored.simpleString() != schema.simpleString() or stored != schema:
         raise _local_delta.NeedsSparkError(f"schema {stored.simpleString()} is not the caller's {schema.simpleString()}")
@@ -177,16 +210,22 @@ def _concat(*tables: Any) -> Any:
     return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
 
 
-def _write_file(root: str, table: Any) -> dict[str, Any]:
+def write_file(root: str, table: Any, *, partition: Mapping[str, str] | None = None,
+               stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``table`` as one Parquet file in the table's directory (in the directory of its
+    ``partition`` values, ``col=value/``, as Delta names them); return its ``add`` action."""
     import pyarrow.parquet as pq
 
-    name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+    partition = dict(partition or {})
+    directory = "/".join(f"{k}={v}" for k, v in partition.items())
+    name = (directory + "/" if directory else "") + f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
     file = os.path.join(root, name)
+    os.makedirs(os.path.dirname(file), exist_ok=True)
     pq.write_table(table, file, compression="snappy")
     info = os.stat(file)
     return {
-        "path": name, "partitionValues": {}, "size": info.st_size, "modificationTime": int(info.st_mtime * 1000),
-        "dataChange": True, "stats": json.dumps({"numRecords": table.num_rows}),
+        "path": name, "partitionValues": partition, "size": info.st_size, "modificationTime": int(info.st_mtime * 1000),
+        "dataChange": True, "stats": json.dumps(dict(stats or {"numRecords": table.num_rows}), separators=(",", ":")),
     }
 
 
@@ -227,18 +266,33 @@ def _put_commit(root: str, version: int, actions: list[dict[str, Any]]) -> bool:
     log_dir = os.path.join(root, "_delta_log")
     final = os.path.join(log_dir, f"{version:020d}.json")
     temporary = os.path.join(log_dir, f".{version:020d}.json.{uuid.uuid4()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("".join(json.dumps(a, separators=(",", ":")) + "\n" for a in actions))
+    text = "".join(json.dumps(a, separators=(",", ":")) + "\n" for a in actions).encode("utf-8")
+    with open(temporary, "wb") as handle:
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     try:
         os.link(temporary, final)
-        return True
     except FileExistsError:
         return False
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+    with contextlib.suppress(OSError):  # only the winner's: it cannot clobber another writer's
+        _put_checksum(log_dir, f"{version:020d}.json", text)
+    return True
+
+
+def _put_checksum(directory: str, name: str, data: bytes) -> None:
+    """Hadoop's ``.<name>.crc`` sidecar (CRC32 per 512-byte chunk, as its local file system writes
+    it), put whole by rename: Hadoop then verifies the file and the store's log check reads it in
+    Python (:func:`engine.store._delta_log._verified_local_text`) instead of through the JVM."""
+    chunk = 512
+    sums = b"".join(zlib.crc32(data[i:i + chunk]).to_bytes(4, "big") for i in range(0, len(data), chunk))
+    temporary = os.path.join(directory, f".{name}.{uuid.uuid4()}.crc.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(b"crc\x00" + chunk.to_bytes(4, "big") + sums)
+    os.replace(temporary, os.path.join(directory, f".{name}.crc"))
 
 
 def _is_ours(root: str, version: int, txn: str) -> bool:

@@ -5,7 +5,9 @@ A group created with ``buckets=N`` (the default, :data:`DEFAULT_BUCKETS`) has on
 its Delta table, ``__ff_bucket INT = pmod(hash(primary key columns...), N)`` (Spark's Murmur3
 ``hash``), and is partitioned by it (after the group's own ``partition_by`` columns). Delta's own
 writers keep every data file inside one bucket -- MERGE, ``replaceWhere``, append and OPTIMIZE
-all write per partition -- so the layout holds for every version without further care.
+all write per partition, as do the engine's own small commits (:mod:`engine.store._local_group_write`,
+which compute the bucket with Spark's expression before collecting the rows) -- so the layout
+holds for every version without further care.
 Deletion vectors are off (a bucket's files are exactly its rows) and the layout is recorded in
 the table's properties (``featurefactory.buckets``, ``featurefactory.bucketKeys``), which Delta
 versions with the table. The column is the store's: :meth:`FeatureGroup.read` drops it, and

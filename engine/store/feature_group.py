@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, ValidationFailedError
-from engine.store import _group_commits, delta
+from engine.store import _group_commits, _local_group_write, delta
 from engine.store._beside import beside
 from engine.store._key_check import check_keys, resolve_ties
 from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
@@ -250,10 +250,14 @@ class FeatureGroup:
                 pending.append(statistics)
             within = ((self.event_time, as_utc(least), as_utc(greatest))
                       if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
-            version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns),
-                                    log_checked=True, within=within)
-                       if time_range is None else delta.replace_range(
-                           spark, self.path, rows, column=self.event_time, time_range=time_range, log_checked=True))
+            version = None if new_columns else _local_group_write.write(
+                spark, self.path, rows, primary_key=self.primary_key, event_time=self.event_time,
+                time_range=time_range, within=within, count=count)  # a small batch: no Spark MERGE
+            if version is None:
+                version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns),
+                                        log_checked=True, within=within)
+                           if time_range is None else delta.replace_range(
+                               spark, self.path, rows, column=self.event_time, time_range=time_range, log_checked=True))
             commit = self._record(version, None if statistics is None else statistics.result())
             if quarantined is not None:
                 self._quarantine(quarantined, report)

@@ -3,7 +3,10 @@
 Both workers run the same phases in lock step (a file barrier before each phase, see
 :func:`tests.reliability._workers.concurrent`): create the same feature group, insert disjoint
 keys into one group, insert the *same* keys into another, backfill disjoint time ranges of one
-pipeline into one group, and backfill the *same* range of another pipeline at once. Delta's optimistic-concurrency conflicts are retried with bounded,
+pipeline into one group, and backfill the *same* range of another pipeline at once. The disjoint
+inserts and the same-range backfill are small batches the engine commits itself
+(:mod:`engine.store._local_group_write`); the same-key inserts and the disjoint backfill go
+through Delta's MERGE and ``replaceWhere`` (the worker sets the size limit per phase). Delta's optimistic-concurrency conflicts are retried with bounded,
 jittered backoff (:func:`engine.store.delta._retry`); a call that still loses raises
 :class:`~engine.errors.ConcurrentWriteError` and writes nothing. The tests check that every
 successful call is in the table exactly once, that nothing else is, and that the registry agrees.
