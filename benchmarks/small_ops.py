@@ -8,8 +8,9 @@ warm-up, reported apart); a row gives the median wall time, the Spark jobs and t
 of one run (``engine.repository.profile.Profiler``). ``--breakdown`` adds the engine functions
 the median insert spends its time in (cProfile, cumulative seconds). The result is appended to
 ``benchmarks/small_ops.json`` under ``--label`` and ``benchmarks/SMALL_OPS.md`` is rewritten
-from every label there, so a before / after comparison is two runs of this script on two
-commits (the engine imported is the one of the working directory; the script prints its path).
+from every label there (plus the commentary in ``benchmarks/SMALL_OPS_NOTES.md``), so a before /
+after comparison is two runs of this script on two commits (the engine imported is the one of
+the working directory; the script prints its path).
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ def _markdown(entries: list[dict[str, Any]]) -> str:
             lines += ["", f"Where one insert of 5,000 rows spends its time ({e['label']}, cProfile, cumulative s):", "",
                       "| engine function | seconds |", "|---|---|"]
             lines += [f"| `{name}` | {seconds:.3f} |" for name, seconds in e["breakdown"]]
+    notes = HERE / "SMALL_OPS_NOTES.md"  # what the runs say, kept apart so a re-run keeps it
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
