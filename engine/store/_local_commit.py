@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = 8
 _WRITER_FEATURES = {"appendOnly", "invariants", "timestampNtz", "deletionVectors", "vacuumProtocolCheck"}
-_FIELD_METADATA = ("delta.invariants", "delta.generationExpression", "delta.identity", "CURRENT_DEFAULT")
+_FIELD_METADATA = ("delta.invariants", "delta.generationExpression", "delta.identity", "CURRENT_DEFAULT",
+                   "__CHAR_VARCHAR_TYPE_STRING")  # CHAR / VARCHAR lengths: Spark enforces them
 _CONFIG_REFUSED = ("delta.constraints.", "delta.enableRowTracking", "delta.enableInCommitTimestamps",
                    "delta.enableChangeDataFeed", "delta.columnMapping.mode")
 
@@ -183,7 +184,7 @@ def check_writable(state: Any, schema: StructType, *, upsert: bool, partitions: 
     if stored.simpleString() != schema.simpleString() or stored != schema:
         raise _local_delta.NeedsSparkError(f"schema {stored.simpleString()} is not the caller's {schema.simpleString()}")
     if any(k in json.dumps(f.metadata) for f in stored.fields for k in _FIELD_METADATA):
-        raise _local_delta.NeedsSparkError("a column with an invariant, a generation expression, an identity or a default")
+        raise _local_delta.NeedsSparkError("a column with an invariant, a generation expression, an identity, a default or a CHAR / VARCHAR length")
 
 
 def _replaced(root: str, state: Any, batch: Any, keys: list[str]) -> tuple[list[dict[str, Any]], Any]:

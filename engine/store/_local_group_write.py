@@ -62,9 +62,11 @@ _MS = timedelta(milliseconds=1)
 
 
 def write(spark: SparkSession, path: str, rows: DataFrame, *, primary_key: Sequence[str], event_time: str,
-          time_range: TimeRange | None, within: tuple[str, datetime, datetime] | None, count: int) -> int | None:
+          time_range: TimeRange | None, within: tuple[str, datetime, datetime] | None,
+          count: int) -> tuple[int, Any] | None:
     """Commit ``rows`` (``count`` of them, final: checked, validated, with the bucket column) to
-    the group's table at ``path`` in one commit and return its version, or None if Spark must.
+    the group's table at ``path`` in one commit and return its version and the rows as the
+    pyarrow Table written (the table's columns, UTC timestamps), or None if Spark must.
 
     ``time_range`` None: upsert on (primary key, event time), every event time in ``within``'s
     [least, greatest] (aware instants); else replace the rows with event time in ``time_range``."""
@@ -80,14 +82,16 @@ def write(spark: SparkSession, path: str, rows: DataFrame, *, primary_key: Seque
 
 
 def _write(spark: SparkSession, path: str, rows: DataFrame, *, count: int, match: list[str] | None,
-           span: tuple[str, datetime, datetime], order: list[str], operation: str) -> int | None:
+           span: tuple[str, datetime, datetime], order: list[str], operation: str) -> tuple[int, Any] | None:
     from engine.remote import is_remote
 
     root = _local_delta.local_root(path)
     if root is None or is_remote(spark) or count > MAX_ROWS or MAX_ROWS < 1:
         return None
-    return _local_commit.attempts(path, lambda: _prepare(root, rows, match),
-                                  lambda batch: _attempt(root, batch, match, span, order, operation))
+    prepared: list[Any] = []
+    version = _local_commit.attempts(path, lambda: prepared.append(_prepare(root, rows, match)) or prepared[0],
+                                     lambda batch: _attempt(root, batch, match, span, order, operation))
+    return None if version is None else (version, prepared[0][2])
 
 
 def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
@@ -99,6 +103,7 @@ def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
     state = _local_delta.snapshot(root)
     if state is None or state.metadata is None:
         raise _local_delta.NeedsSparkError("no table yet")
+    _local_commit.next_version(state)  # a checkpoint version: Spark's, and nothing collected
     stored = StructType.fromJson(json.loads(state.metadata["schemaString"]))
     found = sorted((f.name, f.dataType.simpleString()) for f in rows.schema.fields)  # (evolved columns follow the bucket)
     if found != sorted((f.name, f.dataType.simpleString()) for f in stored.fields) or len(set(rows.columns)) != len(found):

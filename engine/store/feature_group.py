@@ -44,7 +44,7 @@ from engine.store._key_check import check_keys, resolve_ties
 from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
 from engine.store.names import check_names
 from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
-from engine.store.statistics import ColumnStatistics, compute_statistics
+from engine.store.statistics import ColumnStatistics, compute_statistics, statistics_of_rows
 from engine.temporal.ranges import TimeRange
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ class FeatureGroup:
         cached = df.select(*[delta.quote_identifier(c) for c in [*self.schema.fieldNames(), *new_columns]])
         cached = cached.persist(StorageLevel.MEMORY_AND_DISK)  # checks, validation, write, statistics: one evaluation
         data = cached
-        statistics = None
+        statistics: Any = None
         pending: list[Future[Any]] = []  # jobs beside the write: ended before the rows are dropped
         try:
             spark = self.store.spark
@@ -245,20 +245,24 @@ class FeatureGroup:
             layout = layout_of(properties)  # the table's own record of its layout
             rows = data.coalesce(max(1, -(-count // ROWS_PER_FILE)))  # not a file per shuffle partition
             rows = rows if layout is None else with_bucket(rows, layout[1], layout[0])
-            if self.compute_statistics:  # the rows are final: their statistics run beside the write
-                statistics = beside(spark, compute_statistics, data)
-                pending.append(statistics)
             within = ((self.event_time, as_utc(least), as_utc(greatest))
                       if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
-            version = None if new_columns else _local_group_write.write(
+            local = None if new_columns else _local_group_write.write(
                 spark, self.path, rows, primary_key=self.primary_key, event_time=self.event_time,
                 time_range=time_range, within=within, count=count)  # a small batch: no Spark MERGE
-            if version is None:
+            if local is not None:  # (version, the rows as Arrow): their statistics without a job
+                version = local[0]
+                statistics = statistics_of_rows(data, local[1]) if self.compute_statistics else None
+            else:
+                if self.compute_statistics:  # the rows are final: their statistics run beside the write
+                    statistics = beside(spark, compute_statistics, data)
+                    pending.append(statistics)
                 version = (delta.upsert(spark, self.path, rows, keys=self.keys, merge_schema=bool(new_columns),
                                         log_checked=True, within=within)
                            if time_range is None else delta.replace_range(
                                spark, self.path, rows, column=self.event_time, time_range=time_range, log_checked=True))
-            commit = self._record(version, None if statistics is None else statistics.result())
+                statistics = None if statistics is None else statistics.result()
+            commit = self._record(version, statistics)
             if quarantined is not None:
                 self._quarantine(quarantined, report)
             if report is not None:

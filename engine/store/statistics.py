@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
 
-__all__ = ["COLUMN_STATISTICS_DDL", "ColumnStatistics", "compute_statistics"]
+__all__ = ["COLUMN_STATISTICS_DDL", "ColumnStatistics", "compute_statistics", "statistics_of_arrow", "statistics_of_rows"]
 
 # One column's statistics; the registry's commits table holds an array of these per commit.
 COLUMN_STATISTICS_DDL = (
@@ -176,6 +177,65 @@ def compute_statistics(df: DataFrame, *, bins: int = 10, top_k: int = 5) -> list
     for name in edges:
         stats[name]["histogram"] = _dense(stats[name].get("histogram", []), edges[name], bins)
     return [ColumnStatistics(**stats[name]) for name, _ in columns]
+
+
+def statistics_of_rows(df: DataFrame, table: Any) -> list[ColumnStatistics]:
+    """The statistics of ``df``, whose rows were collected as the pyarrow ``table`` (its columns
+    and maybe more): computed from the table where :func:`statistics_of_arrow` can, else by
+    :func:`compute_statistics`' Spark jobs."""
+    found = statistics_of_arrow(table, df.schema)
+    return compute_statistics(df) if found is None else found
+
+
+def statistics_of_arrow(table: Any, schema: StructType, *, bins: int = 10, top_k: int = 5) -> list[ColumnStatistics] | None:
+    """The statistics :func:`compute_statistics` gives for a frame of ``schema`` whose rows are
+    the pyarrow ``table`` -- computed here, without a Spark job, for a batch already collected
+    (a small write committed by the engine). The same definitions: min / max in Spark's order,
+    the mean and sample standard deviation of the values as doubles, the same histogram bins
+    and top values; ``approx_distinct`` is exact (an estimate with no error). None where Spark's
+    answer could differ: a floating-point column holding NaN (Spark orders NaN above every
+    number), a column type outside the flat ones."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    result = []
+    for column in schema.fields:
+        dtype = column.dataType.simpleString()
+        kind = _kind(dtype)
+        values = table.column(column.name)
+        if pa.types.is_floating(values.type) and pc.any(pc.is_nan(values)).as_py():
+            return None
+        if kind == "other" and not pa.types.is_binary(values.type):
+            return None
+        entry: dict[str, Any] = {"column": column.name, "data_type": dtype, "count": len(values) - values.null_count,
+                                 "null_count": values.null_count}
+        if kind != "other":
+            bounds = pc.min_max(values).as_py()
+            low, high = bounds["min"], bounds["max"]
+            if kind == "numeric" and low is not None:
+                low, high = (int(low), int(high)) if dtype.split("(")[0] in ("tinyint", "smallint", "int", "bigint") \
+                    else (float(low), float(high))
+            distinct = pc.add(values, 0.0) if pa.types.is_floating(values.type) else values  # -0.0 is 0.0
+            entry.update(min=low, max=high, approx_distinct=pc.count_distinct(distinct, mode="only_valid").as_py())
+        if kind == "numeric":
+            doubles = (pa.array([None if v is None else float(v) for v in values.to_pylist()], pa.float64())
+                       if pa.types.is_decimal(values.type) else values.cast(pa.float64()))  # as Spark rounds them
+            entry.update(mean=_finite(pc.mean(doubles).as_py()), stddev=_finite(pc.stddev(doubles, ddof=1).as_py()))
+            if entry["count"] and math.isfinite(float(entry["min"])) and math.isfinite(float(entry["max"])):
+                lo, hi = float(entry["min"]), float(entry["max"])
+                width = (hi - lo) / bins if hi > lo else 1.0
+                x = doubles.drop_null().to_numpy(zero_copy_only=False)
+                index, counts = np.unique(np.minimum(np.floor((x - lo) / width), bins - 1).astype(np.int64), return_counts=True)
+                step = (hi - lo) / bins if hi > lo else 0.0
+                found = [(lo + int(i) * step, lo + (int(i) + 1) * step, int(n)) for i, n in zip(index, counts, strict=True)]
+                entry["histogram"] = _dense(found, (lo, hi), bins)
+        elif kind == "string" and entry["count"]:
+            counted = pc.value_counts(values.drop_null()).to_pylist()
+            ranked = sorted(((c["values"], c["counts"]) for c in counted), key=lambda vc: (-vc[1], vc[0].encode("utf-8")))
+            entry["top_values"] = ranked[:top_k]
+        result.append(ColumnStatistics(**entry))
+    return result
 
 
 def _dense(found: list[tuple[float, float, int]], edges: tuple[float, float], bins: int) -> list[tuple[float, float, int]]:

@@ -15,6 +15,8 @@ from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.store import _local_delta, _local_group_write, delta
 from engine.store.feature_store import FeatureStore
@@ -71,6 +73,8 @@ def test_engine_commits_equal_deltas_own_merge_and_replace_where(spark, tmp_path
     assert not any(_engine_written(spark, theirs).values())
     assert [c.rows for c in ours.commits()] == [c.rows for c in theirs.commits()]
     assert [c.operation for c in ours.commits()] == [c.operation for c in theirs.commits()]
+    for version in range(1, len(steps) + 1):  # statistics from the collected rows equal Spark's
+        _same_statistics(list(ours.statistics(version).values()), list(theirs.statistics(version).values()))
 
 
 def test_file_statistics_are_exact_bounds_and_skipping_reads_the_same_rows(spark, tmp_path):
@@ -172,3 +176,45 @@ def test_a_batch_not_matching_the_range_or_keys_still_fails_before_anything_is_w
         group.insert(spark.createDataFrame(rows + rows[:1], SCHEMA))
     assert delta.current_version(spark, group.path) == before
     assert date(2024, 3, 1) in {r[4] for r in _content(group)}
+
+
+STATS_SCHEMA = "k STRING, n BIGINT, x DOUBLE, d DECIMAL(8,3), day DATE, ts TIMESTAMP, flag BOOLEAN, empty INT"
+
+
+def _same_statistics(ours, spark_s) -> None:
+    assert [s.column for s in ours] == [s.column for s in spark_s]
+    for a, b in zip(ours, spark_s, strict=True):
+        assert (a.data_type, a.count, a.null_count, a.min, a.max) == (b.data_type, b.count, b.null_count, b.min, b.max), a.column
+        assert (a.histogram, a.top_values) == (b.histogram, b.top_values), a.column
+        assert (a.mean is None) == (b.mean is None) and (a.mean is None or a.mean == pytest.approx(b.mean, rel=1e-12))
+        assert (a.stddev is None) == (b.stddev is None) and (a.stddev is None or a.stddev == pytest.approx(b.stddev, rel=1e-9))
+        # approx_distinct: exact here (checked against a set below), Spark's HyperLogLog++
+        # estimate (5 % relative standard deviation) there
+        assert (a.approx_distinct is None) == (b.approx_distinct is None)
+        assert a.approx_distinct is None or abs(a.approx_distinct - b.approx_distinct) <= max(2, 0.25 * b.approx_distinct)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 300), distinct=st.integers(1, 40))
+def test_statistics_of_a_collected_batch_equal_spark_s(spark, seed, rows, distinct):
+    from engine.store.statistics import compute_statistics, statistics_of_arrow
+
+    rng = random.Random(seed)
+    data = [(None if rng.random() < 0.1 else f"v{rng.randrange(distinct)}", rng.randrange(-distinct, distinct),
+             None if rng.random() < 0.2 else rng.choice([0.1, -2.5, 1e9, 3.0]) * rng.randrange(distinct),
+             Decimal(rng.randrange(-9999, 9999)) / 1000, date(2024, 1, 1) + timedelta(days=rng.randrange(distinct)),
+             T0 + timedelta(microseconds=rng.randrange(10**12)), rng.random() < 0.5, None) for _ in range(rows)]
+    frame = spark.createDataFrame(data, STATS_SCHEMA)
+    expected = compute_statistics(frame)
+    table = frame.toArrow()
+    ours = statistics_of_arrow(table, frame.schema)
+    _same_statistics(ours, expected)
+    for i, found in enumerate(ours):
+        assert found.approx_distinct in (None, len({row[i] for row in data if row[i] is not None})), found.column
+
+
+def test_statistics_with_nan_are_spark_s(spark):
+    from engine.store.statistics import statistics_of_arrow
+
+    frame = spark.createDataFrame([(1.0,), (float("nan"),)], "x DOUBLE")
+    assert statistics_of_arrow(frame.toArrow(), frame.schema) is None
