@@ -26,7 +26,7 @@ training dataset was built from).
 
 After the commit, the commit is recorded in the registry (with any earlier data commit a dead
 process left unrecorded, see :meth:`FeatureGroup.unrecorded_commits`) and statistics of the written
-rows are computed (two Spark passes) and stored, keyed by (group, version, Delta version).
+rows are computed (two Spark passes, or from the Arrow rows of a small batch) and stored.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Descriptive statistics of the rows one commit wrote, in two Spark passes.
+"""Descriptive statistics of the rows one commit wrote, in two Spark passes -- or, for a batch the
+engine committed itself (already collected as Arrow), computed from those rows without a job
+(:func:`statistics_of_arrow`, the same definitions).
 
 Pass 1 is one ``agg`` over every column: count, NULLs, min, max, approximate distinct count, and
 mean and standard deviation for numeric columns. Pass 2 is one ``groupBy`` over an exploded
