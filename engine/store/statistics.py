@@ -14,6 +14,7 @@ parsed back to Python values by :meth:`ColumnStatistics.from_row`.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 __all__ = ["COLUMN_STATISTICS_DDL", "ColumnStatistics", "compute_statistics", "statistics_of_arrow", "statistics_of_rows"]
+
+log = logging.getLogger(__name__)
 
 # One column's statistics; the registry's commits table holds an array of these per commit.
 COLUMN_STATISTICS_DDL = (
@@ -185,7 +188,11 @@ def statistics_of_rows(df: DataFrame, table: Any) -> list[ColumnStatistics]:
     """The statistics of ``df``, whose rows were collected as the pyarrow ``table`` (its columns
     and maybe more): computed from the table where :func:`statistics_of_arrow` can, else by
     :func:`compute_statistics`' Spark jobs."""
-    found = statistics_of_arrow(table, df.schema)
+    try:
+        found = statistics_of_arrow(table, df.schema)
+    except Exception as err:  # the rows are committed: a statistic must not fail the write -- Spark's
+        log.debug("statistics from Arrow failed (%r); computed by Spark", err)
+        found = None
     return compute_statistics(df) if found is None else found
 
 
