@@ -47,7 +47,7 @@ from engine.store import _local_delta
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "discard", "next_version", "publish", "upsert", "write_file"]
+__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "commit_info", "discard", "next_version", "publish", "upsert", "write_file"]
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +237,6 @@ def _remove(add: Mapping[str, Any]) -> dict[str, Any]:
 
 def _commit_info(read_version: int, batch: Any, add: Mapping[str, Any], removed: list[dict[str, Any]],
                  copied: Any, keys: list[str] | None) -> dict[str, Any]:
-    from engine import __version__
-
     rows = batch.num_rows
     if keys is None:
         operation, parameters = "WRITE", {"mode": "Append", "partitionBy": "[]"}
@@ -254,10 +252,18 @@ def _commit_info(read_version: int, batch: Any, add: Mapping[str, Any], removed:
                    "numTargetRowsUpdated": str(max(replaced, 0)), "numTargetRowsCopied": str(copied_rows),
                    "numOutputRows": str(rows + copied_rows), "numTargetFilesAdded": "1",
                    "numTargetFilesRemoved": str(len(removed))}
+    return commit_info(read_version, operation, parameters, metrics, blind_append=keys is None)
+
+
+def commit_info(read_version: int, operation: str, parameters: Mapping[str, str], metrics: Mapping[str, str], *,
+                blind_append: bool) -> dict[str, Any]:
+    """The ``commitInfo`` action of a commit written here (a new transaction id each call)."""
+    from engine import __version__
+
     return {"commitInfo": {
-        "timestamp": int(time.time() * 1000), "operation": operation, "operationParameters": parameters,
-        "readVersion": read_version, "isolationLevel": "Serializable", "isBlindAppend": keys is None,
-        "operationMetrics": metrics, "engineInfo": f"feature-factory/{__version__} (Python, pyarrow)",
+        "timestamp": int(time.time() * 1000), "operation": operation, "operationParameters": dict(parameters),
+        "readVersion": read_version, "isolationLevel": "Serializable", "isBlindAppend": blind_append,
+        "operationMetrics": dict(metrics), "engineInfo": f"feature-factory/{__version__} (Python, pyarrow)",
         "txnId": str(uuid.uuid4()),
     }}
 

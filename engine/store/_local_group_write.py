@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -252,8 +250,6 @@ def _stats(data: Any, configuration: Mapping[str, str], fields: Sequence[str]) -
 def _commit_info(read_version: int, operation: str, batch: Any, match: list[str] | None,
                  span: tuple[str, datetime, datetime], removed: list[Any], added: list[Any],
                  copied: Mapping[Any, list[Any]]) -> dict[str, Any]:
-    from engine import __version__
-
     rows = batch.num_rows
     copied_rows = sum(t.num_rows for tables in copied.values() for t in tables)
     stored = sum(int(json.loads(r.get("stats") or "{}").get("numRecords", 0)) for r in removed)
@@ -274,9 +270,4 @@ def _commit_info(read_version: int, operation: str, batch: Any, match: list[str]
         metrics = {"numFiles": str(len(added)), "numOutputRows": str(rows + copied_rows), "numOutputBytes": written,
                    "numCopiedRows": str(copied_rows), "numDeletedRows": str(replaced),
                    "numRemovedFiles": str(len(removed)), "numAddedFiles": str(len(added))}
-    return {"commitInfo": {
-        "timestamp": int(time.time() * 1000), "operation": operation, "operationParameters": parameters,
-        "readVersion": read_version, "isolationLevel": "Serializable", "isBlindAppend": False,
-        "operationMetrics": metrics, "engineInfo": f"feature-factory/{__version__} (Python, pyarrow)",
-        "txnId": str(uuid.uuid4()),
-    }}
+    return _local_commit.commit_info(read_version, operation, parameters, metrics, blind_append=False)
