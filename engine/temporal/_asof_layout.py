@@ -4,16 +4,18 @@ When every right table of a pass is a :class:`~engine.temporal.layout.BucketedSo
 same bucket count and key columns (feature groups written by the store), the right rows are
 already where a lookup needs them. The spine rows get the same bucket number (Spark's
 ``pmod(hash(keys), buckets)``, over the spine's key columns, which have the right keys' types),
-are shuffled into one partition per bucket, and each task
+are shuffled into one partition per bucket (adaptive execution merges small neighbouring
+partitions and splits skewed ones), and each task
 
-1. gathers its spine rows (one bucket; several if a partitioner ever mixed them),
+1. gathers its spine rows (one bucket, or several buckets' one after the other),
 2. reads that bucket's right rows of every lookup with the source's own reader (Arrow, only the
    columns the lookup needs: keys, time, payload, tie-breakers),
 3. matches them with the same numpy code as the kernel strategy
    (:func:`engine.temporal._asof_numpy.match`) and returns its spine rows with the payloads.
 
 No right row crosses a Spark shuffle or the JVM -> Python conversion; the spine is the only side
-that moves. Hot keys are not sliced here: a hot key's rows are one bucket's work.
+that moves. Hot keys are not sliced by time here: a hot key's right rows are one bucket's read,
+while adaptive execution may split a skewed bucket's spine rows over several tasks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["layout_blocker", "layout_join"]
 
 BUCKET = "__ff_bucket"
+TARGET = "__ff_target"  # the shuffle partition of the spine row's bucket
 BATCH_ROWS = 65_536
 _SIMPLE = ("boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "string", "binary", "date",
            "timestamp", "timestamp_ntz")
@@ -97,10 +100,13 @@ def layout_join(left: DataFrame, left_payload: Sequence[str], n_keys: int, right
     buckets = source.buckets
     keys = [KEY.format(i) for i in range(n_keys)]
     bucket = F.pmod(F.hash(*[F.col(keys[i]) for i in order]), F.lit(buckets)).cast("int")
-    # each bucket to the partition of its own number (see engine.temporal._asof_kernel.partition_values)
+    # each bucket to the partition of its own number (see engine.temporal._asof_kernel.partition_values),
+    # by a rebalance: adaptive execution merges neighbouring small partitions (a small spine is a
+    # few tasks, not one per bucket, each paying a Python worker's start) and splits a skewed one
+    # (any split of a bucket's spine rows is exact: each part reads the whole bucket)
     target = F.element_at(F.array(*[F.lit(v) for v in partition_values(buckets)]), F.col(BUCKET) + 1)
     spine = left.select(*keys, TIME, *[F.col(_q(c)) for c in left_payload]).withColumn(BUCKET, bucket)
-    spine = spine.repartition(buckets, target)
+    spine = spine.withColumn(TARGET, target).hint("rebalance", buckets, TARGET).drop(TARGET)
 
     reads, out_fields = [], []
     for j, side in enumerate(rights):

@@ -179,7 +179,8 @@ def choose(
         assert source is not None
         strategy = "layout"
         reason = (f"every lookup reads a table laid out in {source.buckets} hash buckets of {list(source.key_columns)}: "
-                  "only the spine is shuffled, each task reads one bucket itself ("
+                  "only the spine is shuffled, each task reads its buckets itself (adaptive execution merges small "
+                  "neighbouring buckets into one task; "
                   + "; ".join(dict.fromkeys(s.source.description for s in rights if s.source and s.source.description))
                   + ")")
     elif blocker:

@@ -16,6 +16,7 @@ schema evolution, with renamed keys, and mixed with a group without the layout (
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -70,15 +71,42 @@ def test_layout_sweep_and_pandas_agree(spark, tmp_path_factory, case):
                         tolerance=None if tol is None else timedelta(minutes=tol), tie_breaker="seq" if use_tie else None,
                         source=source)
     results = {}
-    for strategy in ("layout", "sweep"):
-        with forced(strategy):
+    for run, strategy, conf in RUNS:
+        with forced(strategy), _conf(spark, conf):
             rows = asof_join_many(ldf, [lookup], on="t").collect()
         # every left row once, unchanged
         assert Counter((r.lid, r.k, r.k2, r.t) for r in rows) == Counter((a, b, c, _norm(d)) for a, b, c, d in left)
-        results[strategy] = Counter((r.lid, _norm(r.r_rt), _norm(r.r_v), _norm(r.r_seq)) for r in rows)
+        results[run] = Counter((r.lid, _norm(r.r_rt), _norm(r.r_v), _norm(r.r_seq)) for r in rows)
     expected = _reference([(lid, k, k2, t) for lid, k, k2, t in left], right, by=by, direction=direction, exact=exact,
                           tol=tol, timestamps=True, use_tie=use_tie)
-    assert results["layout"] == results["sweep"] == expected
+    assert all(result == expected for result in results.values()), {run: r == expected for run, r in results.items()}
+
+
+# The layout strategy's spine partitions: adaptive execution merges small neighbouring buckets into
+# one task (the default), one bucket per task without it, and a skewed bucket's spine rows split
+# over several tasks when the advisory partition size is tiny.
+RUNS = [
+    ("layout, merged buckets", "layout", {}),
+    ("layout, one bucket per task", "layout", {"spark.sql.adaptive.enabled": "false"}),
+    ("layout, split buckets", "layout", {"spark.sql.adaptive.advisoryPartitionSizeInBytes": "64b",
+                                         "spark.sql.adaptive.coalescePartitions.enabled": "false"}),
+    ("sweep", "sweep", {}),
+]
+
+
+@contextmanager
+def _conf(spark, conf):
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def test_two_lookups_in_one_pass_and_the_fallback_when_bucketed_differently(spark, tmp_path):
