@@ -68,6 +68,10 @@ class SklearnRun:
                 "(collected to the driver; config key `max_driver_rows`)", found=f"more than {limit} rows",
                 hint=f"Use model family {' or '.join(map(repr, distributed))} (a distributed fit), or sample the data.",
             )
+        # rows in the order of their values, not Spark's (which follows the partitioning): an
+        # estimator that splits or shuffles by position (early stopping's validation split, SGD)
+        # gets the same model from the same rows however the plan that produced them ran
+        table = table.sort_by([(name, "ascending") for name in table.column_names])
         frame = table.to_pandas()
         y = frame.pop("__ff_label").to_numpy()
         return input_frame(frame, self.kinds), y

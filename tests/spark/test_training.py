@@ -466,3 +466,24 @@ def test_spark_gbt_distributed_fit(spark: Any, tracking: Any, data: dict[str, An
     info = mlflow.models.get_model_info(result.model_uri)
     assert info.metadata["feature_view"]["version"] == 3
     assert info.metadata["feature_factory"]["family"] == "spark_gbt"
+
+
+def test_the_collected_rows_do_not_depend_on_spark_row_order(spark: Any, data: dict[str, Any]) -> None:
+    """Early stopping splits its validation rows by position: the same rows in another order (another
+    partitioning of the plan that produced them) must reach the estimator in the same order."""
+    from engine.pipelines._sklearn_run import SklearnRun
+
+    config = training_config({"family": "sklearn_gbt", "max_evals": 1, "search_space": GBT_SPACE})
+    kinds = {"f0": "double", "f1": "double", "f2": "double", "n_int": "double"}
+    shuffled = data["train"].withColumn("r", F.rand(3)).repartition(5).sortWithinPartitions("r").drop("r")
+    assert [r.f0 for r in shuffled.limit(50).collect()] != [r.f0 for r in data["train"].limit(50).collect()]
+    collected = []
+    for frame in (data["train"], shuffled):
+        run = SklearnRun(spark, frame, data["validation"], features=FEATURES, kinds=kinds, label="label", config=config,
+                         summary={"classes": [0, 1]})
+        collected.append(run._collect("train", frame))
+    (x1, y1), (x2, y2) = collected
+    assert len(x1) == 2000
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
