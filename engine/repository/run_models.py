@@ -130,6 +130,8 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
         write_drift,
         write_realised,
     )
+    from pyspark import StorageLevel
+
     from engine.pipelines.inference import predict, resolve_model
     from engine.store import delta
     from engine.tracking import mlflow_uris
@@ -143,11 +145,17 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
     features = view.feature_names
     resolved = resolve_model(scoring.model, store=fs)
     features = [f for f in features if f in resolved.contract.features]  # the model's inputs (not exclusions)
-    reference = predict(fs.spark, resolved, dataset.read("train"))
     predictions_path = repo.table_path(scoring.output, fs)
     current = delta.read(fs.spark, predictions_path)
     score = "probability" if "probability" in current.columns else "prediction"  # binary: P(positive class)
-    result = compute_drift(reference, current, features=features, prediction=score, config=config)
+    # compute_drift reads its inputs twice: the reference's scores are computed once, kept with
+    # only the compared columns (memory, then disk), and dropped when the drift is known
+    reference = predict(fs.spark, resolved, dataset.read("train")).select(*["`" + c.replace("`", "``") + "`" for c in (*features, score)])
+    reference = reference.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        result = compute_drift(reference, current, features=features, prediction=score, config=config)
+    finally:
+        reference.unpersist()
     out_dir = fs.layout.reports(monitoring)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = spec.title or f"Drift: {spec.scoring} vs the training rows of {spec.reference}"
