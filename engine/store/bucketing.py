@@ -111,7 +111,7 @@ def bucketed_source(spark: SparkSession, path: str, *, version: int, properties:
         return None
     if properties.get("delta.columnMapping.mode", "none").lower() != "none":
         return None
-    files = _bucket_files_from_log(path, version)
+    files, rows = _bucket_files_from_log(path, version)
     if files is None:  # listed by Spark: a time-travel snapshot and a job (0.3-1 s per group)
         frame = delta.read(spark, path, version=version)
         if BUCKET_COLUMN not in frame.columns:
@@ -130,25 +130,37 @@ def bucketed_source(spark: SparkSession, path: str, *, version: int, properties:
     reader = BucketFiles(files={b: tuple(sorted(f)) for b, f in files.items()},
                          physical={lookup: table for lookup, table in (names or {}).items()})
     return BucketedSource(buckets=buckets, key_columns=tuple(lookup_names.get(k, k) for k in keys),
-                          read_bucket=reader, description=description or f"{path}@v{version}")
+                          read_bucket=reader, description=description or f"{path}@v{version}", rows=rows)
 
 
-def _bucket_files_from_log(path: str, version: int) -> dict[int, list[str]] | None:
+def _bucket_files_from_log(path: str, version: int) -> tuple[dict[int, list[str]] | None, int | None]:
     """Version ``version``'s live files by bucket, from the table's log replayed in Python
-    (:func:`engine.store._local_delta.live_files`, a few ms); None where Spark must list them."""
+    (:func:`engine.store._local_delta.live_files`, a few ms), and its row count where every file
+    has Delta's ``numRecords`` statistic; (None, None) where Spark must list them."""
     root = local_root(path)
     adds = None if root is None else live_files(path, version)
     if adds is None:
-        return None
+        return None, None
     files: dict[int, list[str]] = {}
+    counts = []
     for add in adds:
         bucket = (add.get("partitionValues") or {}).get(BUCKET_COLUMN)
         relative = add["path"]
         local = local_root(relative) if ":" in relative.split("/", 1)[0] else os.path.join(root, relative)
         if bucket is None or local is None:
-            return None  # a file outside the layout, or not on a local path
+            return None, None  # a file outside the layout, or not on a local path
         files.setdefault(int(bucket), []).append(local)
-    return files
+        counts.append(_records(add))
+    return files, None if None in counts else sum(c for c in counts if c is not None)
+
+
+def _records(add: Mapping[str, Any]) -> int | None:
+    """An ``add`` action's ``numRecords`` statistic, None where it has none."""
+    try:
+        count = json.loads(add.get("stats") or "{}").get("numRecords")
+    except (TypeError, ValueError):
+        return None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
 
 
 @dataclass(frozen=True)

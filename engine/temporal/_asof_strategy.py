@@ -160,7 +160,10 @@ def choose(
     (for the sampling job), ``left`` the renamed frame the pass joins."""
     n_keys = len(spine_keys)
     left_rows = estimated_rows(left_input)
-    right_estimates = [estimated_rows(r) for r in right_inputs]
+    # a source that knows its row count (a laid-out group: Delta's file statistics) spares the
+    # optimizer's estimate, which lists a Delta table's files with Spark jobs
+    right_estimates = [side.source.rows if side.source is not None and side.source.rows is not None
+                       else estimated_rows(r) for r, side in zip(right_inputs, rights, strict=True)]
     right_rows = None if any(r is None for r in right_estimates) else sum(r or 0 for r in right_estimates)
     total = None if left_rows is None or right_rows is None else left_rows + right_rows
     # both strategies shuffle into the session's shuffle partitions (the kernel: one key bucket each)

@@ -31,12 +31,16 @@ class BucketedSource:
     order. ``read_bucket(bucket, columns)``: that bucket's rows, with exactly ``columns`` (names
     of the right DataFrame), as a ``pyarrow.Table``; it must return the same rows as the right
     DataFrame restricted to the bucket. ``description`` shows in :func:`explain_asof_many`.
+    ``rows``: the table's row count where the source knows it (e.g. from Delta's file statistics);
+    the plan then takes it instead of asking Spark's optimizer for an estimate, which for a Delta
+    table lists the files with Spark jobs.
     """
 
     buckets: int
     key_columns: tuple[str, ...]
     read_bucket: Callable[[int, Sequence[str]], Any]
     description: str = ""
+    rows: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.buckets, bool) or not isinstance(self.buckets, int) or self.buckets < 1:
@@ -44,6 +48,8 @@ class BucketedSource:
         if not self.key_columns or not all(isinstance(k, str) for k in self.key_columns):
             raise InvalidArgumentError(argument="key_columns", expected="a non-empty tuple of column names",
                                        found=repr(self.key_columns))
+        if self.rows is not None and (isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 0):
+            raise InvalidArgumentError(argument="rows", expected="None or an integer >= 0", found=repr(self.rows))
         if not callable(self.read_bucket):
             raise InvalidArgumentError(argument="read_bucket", expected="a callable (bucket, columns) -> pyarrow.Table",
                                        found=type(self.read_bucket).__name__)

@@ -172,6 +172,8 @@ def test_groups_are_written_in_hash_buckets_and_read_without_the_column(spark, s
 
     properties = delta.check_log(spark, orders.path)
     assert properties["featurefactory.buckets"] == "4" and properties["delta.enableDeletionVectors"] == "false"
+    # the row count from Delta's file statistics: the plan's estimate without Spark's file listing
+    assert orders.lookup_source(orders.delta_version()).rows == orders.read().count() > 0
     plain = store.get_feature_group("plain")
     assert plain.buckets is None and plain.lookup_source(plain.delta_version()) is None
 
@@ -195,6 +197,7 @@ def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, sto
     before = orders.delta_version()
     (plan,) = view.explain(spine)  # both lookups share the spine keys: one pass, no job run
     assert plan.strategy == "layout" and plan.lookups == 2 and plan.partitions == 4, str(plan)
+    assert plan.estimated_right_rows == 2 * orders.read().count()  # both lookups read the whole group
     assert f"orders@v1 at Delta version {before}" in plan.reason
     got, want = both()
     assert got == want and len(got) == 75
