@@ -120,6 +120,8 @@ def score(fs: FeatureStore, repo: Repository, scoring: str | None = None, *, sco
 def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: datetime) -> dict[str, Any]:
     """Drift of a scoring job's predictions against its training config's training rows (report,
     PNG plots, a Delta table, MLflow), and realised metrics when the spec names labels."""
+    from pyspark import StorageLevel
+
     from engine.monitoring import (
         compute_drift,
         drift_report,
@@ -130,8 +132,6 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
         write_drift,
         write_realised,
     )
-    from pyspark import StorageLevel
-
     from engine.pipelines.inference import predict, resolve_model
     from engine.store import delta
     from engine.tracking import mlflow_uris
@@ -150,8 +150,8 @@ def monitor(fs: FeatureStore, repo: Repository, monitoring: str, *, scored_at: d
     score = "probability" if "probability" in current.columns else "prediction"  # binary: P(positive class)
     # compute_drift reads its inputs twice: the reference's scores are computed once, kept with
     # only the compared columns (memory, then disk), and dropped when the drift is known
-    reference = predict(fs.spark, resolved, dataset.read("train")).select(*["`" + c.replace("`", "``") + "`" for c in (*features, score)])
-    reference = reference.persist(StorageLevel.MEMORY_AND_DISK)
+    compared = ["`" + c.replace("`", "``") + "`" for c in (*features, score)]
+    reference = predict(fs.spark, resolved, dataset.read("train")).select(*compared).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         result = compute_drift(reference, current, features=features, prediction=score, config=config)
     finally:

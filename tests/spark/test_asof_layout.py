@@ -16,8 +16,8 @@ schema evolution, with renamed keys, and mixed with a group without the layout (
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
