@@ -23,9 +23,10 @@ always seen -- wherever this writer could differ from Delta's: a path not on the
 system, a writer protocol needing more than appends of plain rows (constraints, generated or
 identity columns, column mapping, row tracking, in-commit timestamps, partition columns, ...),
 a schema other than the caller's, rows Spark would refuse (a NULL in a NOT NULL column, a wrong
-type), a commit whose version is a checkpoint version (Spark writes the commit and the
-checkpoint, so the log stays short to replay), too many lost races, or any error on the way
-(the Parquet file is deleted; nothing was committed). Tests check that Spark reads every commit
+type), too many lost races, or any error on the way
+(the Parquet file is deleted; nothing was committed). A commit at a checkpoint version is
+followed by Delta's own checkpoint, written by the caller through Spark
+(:func:`checkpoint_due`, :func:`engine.store.delta.checkpoint`). Tests check that Spark reads every commit
 written here, interleaved with its own writes and checkpoints, and under concurrent writers.
 """
 
@@ -47,7 +48,7 @@ from engine.store import _local_delta
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "commit_info", "discard", "next_version", "publish", "upsert", "write_file"]
+__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "checkpoint_due", "commit_info", "discard", "next_version", "publish", "upsert", "write_file"]
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,19 @@ def _attempt(root: str, batch: Any, schema: StructType, keys: list[str] | None) 
 
 
 def next_version(state: Any) -> int:
-    """The version to commit after ``state``; raises where it is a checkpoint version (Spark
-    writes the commit and the checkpoint, so the log stays short to replay)."""
-    version = state.version + 1
-    if version % int(state.configuration.get("delta.checkpointInterval", "10")) == 0:
-        raise _local_delta.NeedsSparkError(f"version {version} is a checkpoint version")
-    return version
+    """The version to commit after ``state``."""
+    return int(state.version) + 1
+
+
+def checkpoint_due(path: str, version: int) -> bool:
+    """Whether ``version`` of the local table at ``path`` is one Delta's writers checkpoint
+    (every ``delta.checkpointInterval``-th, 10 by default); the caller that committed it has
+    Delta write the checkpoint (:func:`engine.store.delta.checkpoint`), so the log stays short to
+    replay."""
+    root = _local_delta.local_root(path)
+    state = None if root is None else _local_delta.snapshot(root, version)
+    interval = int((state.configuration if state is not None else {}).get("delta.checkpointInterval", "10"))
+    return version > 0 and version % max(interval, 1) == 0
 
 
 def publish(root: str, version: int, info: dict[str, Any], removed: Sequence[Mapping[str, Any]],

@@ -25,8 +25,9 @@ The functions return None -- and the caller writes through Spark -- wherever Spa
 everything :func:`engine.store._local_commit.check_writable` refuses, partitions other than the
 bucket column, a column type outside the flat ones above (plus booleans, decimals and binary,
 written without min / max), a floating-point key (Spark's MERGE equates NaNs), a NULL or repeated
-key, a batch over :data:`MAX_ROWS`, files to rewrite over :data:`MAX_REWRITE_BYTES`, a checkpoint
-version, a remote (Spark Connect) session or a path not on the local file system, any error.
+key, a batch over :data:`MAX_ROWS`, files to rewrite over :data:`MAX_REWRITE_BYTES`, a remote
+(Spark Connect) session or a path not on the local file system, any error. A commit at a
+checkpoint version is followed by Delta's own checkpoint (:func:`engine.store.delta.checkpoint`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.store import _local_commit, _local_delta
+from engine.store import _local_commit, _local_delta, delta
 from engine.store.bucketing import BUCKET_COLUMN
 
 if TYPE_CHECKING:
@@ -89,7 +90,11 @@ def _write(spark: SparkSession, path: str, rows: DataFrame, *, count: int, match
     prepared: list[Any] = []
     version = _local_commit.attempts(path, lambda: prepared.append(_prepare(root, rows, match)) or prepared[0],
                                      lambda batch: _attempt(root, batch, match, span, order, operation))
-    return None if version is None else (version, prepared[0][2])
+    if version is None:
+        return None
+    if _local_commit.checkpoint_due(path, version):
+        delta.checkpoint(spark, path)
+    return version, prepared[0][2]
 
 
 def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
@@ -101,7 +106,6 @@ def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
     state = _local_delta.snapshot(root)
     if state is None or state.metadata is None:
         raise _local_delta.NeedsSparkError("no table yet")
-    _local_commit.next_version(state)  # a checkpoint version: Spark's, and nothing collected
     stored = StructType.fromJson(json.loads(state.metadata["schemaString"]))
     found = sorted((f.name, f.dataType.simpleString()) for f in rows.schema.fields)  # (evolved columns follow the bucket)
     if found != sorted((f.name, f.dataType.simpleString()) for f in stored.fields) or len(set(rows.columns)) != len(found):

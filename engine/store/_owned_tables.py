@@ -59,6 +59,8 @@ def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[
         written = (_local_commit.upsert(path, rows, schema, keys) if keys
                    else _local_commit.append(path, rows, schema))
         if written is not None:
+            if _local_commit.checkpoint_due(path, written):
+                delta.checkpoint(spark, path)
             return
     ensure_table(spark, path, ddl)
     frame = spark.createDataFrame([dict(r) for r in rows], ddl)

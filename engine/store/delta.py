@@ -352,3 +352,17 @@ def current_version(spark: SparkSession, path: str) -> int:
     row = DeltaTable.forPath(spark, str(path)).history(1).select("version").first()
     return int(row["version"]) if row else -1
 
+
+def checkpoint(spark: SparkSession, path: str) -> None:
+    """Delta's own checkpoint of the table's current version, written through the JVM (the state
+    reconstruction and one Parquet file, a second or less, where a Spark write of the commit took
+    2-5 s): after a commit the engine wrote at a checkpoint version. A checkpoint is an
+    optimisation of log replay, so a failure is logged and the commit stands."""
+    try:
+        jvm = spark._jvm  # classic sessions only: the engine commits only there
+        none = jvm.scala.Option.apply(None)
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        delta_log.checkpoint(delta_log.update(False, none, none), none)
+    except Exception as err:  # the commit is in the log; the next checkpoint version tries again
+        log.warning("Delta checkpoint of %s failed (%s); readers replay its JSON commits until the next one",
+                    path, str(err).splitlines()[0][:200])

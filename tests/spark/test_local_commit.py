@@ -1,7 +1,8 @@
 """Commits without a Spark job (engine.store._local_commit): Spark's Delta reads every commit
 written there, interleaved with Spark's own appends, MERGEs and checkpoints; lost races retry
 (a stale snapshot, concurrent threads); and None -- Spark's write -- wherever Spark must decide
-(NOT NULL, a schema or constraint it does not know, a checkpoint version, no table, not local)."""
+(NOT NULL, a schema or constraint it does not know, no table, not local); after a commit at a
+checkpoint version the caller has Delta write the checkpoint."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def _as_spark(row):
 
 def test_spark_reads_local_commits_between_its_own_writes_and_checkpoints(spark, tmp_path):
     path = str(tmp_path / "t")
-    schema = _create(spark, path)
+    schema = _create(spark, path, "'delta.checkpointInterval' = '3'")  # Spark writes every 4th version
     expected, local_versions = {}, []
     for i in range(1, 15):
         rows = [_row(f"k{i % 5}", i), _row(f"new{i}", i)]
@@ -51,17 +52,21 @@ def test_spark_reads_local_commits_between_its_own_writes_and_checkpoints(spark,
         if mode != "spark":
             version = (_local_commit.append(path, rows, schema) if mode == "append"
                        else _local_commit.upsert(path, rows, schema, ["k"]))
-        if version is None:  # Spark's own write, or a checkpoint version the caller gives to Spark
-            assert mode == "spark" or (delta.current_version(spark, path) + 1) % 4 == 0
+        if version is None:  # Spark's own write
+            assert mode == "spark"
             frame = spark.createDataFrame(rows, schema)
             delta.append(spark, path, frame) if mode == "append" else delta.upsert(spark, path, frame, keys=["k"])
         else:
             assert version == delta.current_version(spark, path)
             local_versions.append(version)
+            if _local_commit.checkpoint_due(path, version):  # as the store's callers do
+                delta.checkpoint(spark, path)
         expected.update({r["k"]: _as_spark(r) for r in rows})
         assert _spark_rows(spark, path) == expected, f"after write {i} ({mode})"
-    assert len(local_versions) >= 6
-    assert os.path.exists(os.path.join(path, "_delta_log", "00000000000000000008.checkpoint.parquet"))
+    assert len(local_versions) >= 9
+    assert {3, 6, 9} <= set(local_versions), local_versions  # checkpoint versions committed here too
+    for checkpointed in (3, 6, 9, 12):  # by Delta, after the commit, whoever wrote it
+        assert os.path.exists(os.path.join(path, "_delta_log", f"{checkpointed:020d}.checkpoint.parquet"))
     local = _local_delta.read_current(path)
     assert local is not None and local.num_rows == len(expected)
     history = {h["version"]: h for h in delta.history(spark, path)}
@@ -116,12 +121,11 @@ def test_concurrent_writers_lose_no_row(spark, tmp_path):
     assert delta.current_version(spark, path) == len(local) + 3
 
 
-@pytest.mark.parametrize("case", ["not null", "other schema", "constraint", "checkpoint version", "no table",
-                                  "not local", "repeated key", "append only"])
+@pytest.mark.parametrize("case", ["not null", "other schema", "constraint", "no table", "not local", "repeated key",
+                                  "append only"])
 def test_spark_writes_what_only_spark_can_judge(spark, tmp_path, case):
     path = str(tmp_path / "t")
-    properties = {"append only": "'delta.appendOnly' = 'true'",
-                  "checkpoint version": "'delta.checkpointInterval' = '1'"}.get(case, "'delta.checkpointInterval' = '10'")
+    properties = {"append only": "'delta.appendOnly' = 'true'"}.get(case, "'delta.checkpointInterval' = '10'")
     schema = None if case == "no table" else _create(spark, path, properties)
     if case == "constraint":
         spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT positive CHECK (n > 0)")

@@ -2,7 +2,8 @@
 same rows as Delta's own MERGE / replaceWhere after every step of a random sequence of inserts
 and range replacements (ties with stored rows, NULL features, boundary instants, buckets that
 get no new row), file statistics Delta's data skipping can trust, and Spark's write wherever it
-must judge (new columns, partition columns, a checkpoint version, a large batch)."""
+must judge (new columns, partition columns, a large batch); at a checkpoint version the engine commits
+and Delta writes the checkpoint."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_engine_commits_equal_deltas_own_merge_and_replace_where(spark, tmp_path
                 group.replace_range(frame.where(frame.ts < start + hours * HOUR), TimeRange(start, start + hours * HOUR))
         assert _content(ours) == _content(theirs), (operation, start)
     written = _engine_written(spark, ours)
-    assert all(written.values()), written  # every commit of `ours` was the engine's (none a checkpoint version)
+    assert all(written.values()), written  # every commit of `ours` was the engine's
     assert not any(_engine_written(spark, theirs).values())
     assert [c.rows for c in ours.commits()] == [c.rows for c in theirs.commits()]
     assert [c.operation for c in ours.commits()] == [c.operation for c in theirs.commits()]
@@ -125,12 +126,15 @@ def test_spark_writes_where_it_must_judge(spark, tmp_path, monkeypatch):
     parted.insert(spark.createDataFrame(_rows(rng, 10, T0, 24, 4), SCHEMA))  # a partition column of the group's
     assert list(_engine_written(spark, group).values()) == [True, False, False]
     assert list(_engine_written(spark, parted).values()) == [False]
-    # a checkpoint version is Spark's, so Spark writes the checkpoint
+    # a checkpoint version is the engine's too, and Delta writes the checkpoint after it
     for i in range(8):
         group.insert(spark.createDataFrame(_rows(rng, 5, T0 + (i + 2) * 24 * HOUR, 24, 4), SCHEMA).selectExpr("*", "DOUBLE(0) AS extra"))
     written = _engine_written(spark, group)
-    assert written[10] is False and all(written[v] for v in range(4, 10))
+    assert all(written[v] for v in range(4, 12))
     assert os.path.exists(os.path.join(group.path, "_delta_log", f"{10:020d}.checkpoint.parquet"))
+    assert json.loads(open(os.path.join(group.path, "_delta_log", "_last_checkpoint")).read())["version"] == 10
+    adds = _local_delta.live_files(group.path, 11)  # replayed from the checkpoint
+    assert sum(json.loads(a["stats"])["numRecords"] for a in adds) == group.read().count()
     after_three = spark.read.format("delta").option("versionAsOf", 3).load(group.path).count()
     assert group.read().count() == after_three + 8 * 5  # eight later days: no row replaced
 
