@@ -132,7 +132,8 @@ def test_spark_writes_where_it_must_judge(spark, tmp_path, monkeypatch):
     written = _engine_written(spark, group)
     assert all(written[v] for v in range(4, 12))
     assert os.path.exists(os.path.join(group.path, "_delta_log", f"{10:020d}.checkpoint.parquet"))
-    assert json.loads(open(os.path.join(group.path, "_delta_log", "_last_checkpoint")).read())["version"] == 10
+    with open(os.path.join(group.path, "_delta_log", "_last_checkpoint"), encoding="utf-8") as pointer:
+        assert json.load(pointer)["version"] == 10
     adds = _local_delta.live_files(group.path, 11)  # replayed from the checkpoint
     assert sum(json.loads(a["stats"])["numRecords"] for a in adds) == group.read().count()
     after_three = spark.read.format("delta").option("versionAsOf", 3).load(group.path).count()
