@@ -227,9 +227,3 @@ def test_log_facts_read_without_a_job_agree_with_history_and_detail(spark, table
         assert _delta_log.commit_entry(spark, table_path, 5) is None
         assert _delta_log.latest_version(spark, f"{table_path}-none") is None  # history() names what is missing
         assert _delta_log.log_properties(spark, f"{table_path}-none") is None  # detail() names what is missing
-
-
-def test_the_session_merges_shuffle_partitions_into_no_fewer_than_two_tasks_per_core(spark):
-    from engine.session import MIN_PARTITIONS
-
-    assert spark.conf.get(MIN_PARTITIONS) == str(2 * spark.sparkContext.defaultParallelism)

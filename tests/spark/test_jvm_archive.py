@@ -24,3 +24,9 @@ def test_the_local_session_maps_the_jvm_class_archive_when_make_jars_wrote_it(sp
         jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
     assert bean.getVMOption("UseSharedSpaces").getValue() == "true"
     assert bean.getVMOption("SharedArchiveFile").getValue() == str(archive)
+
+
+def test_the_session_merges_shuffle_partitions_into_no_fewer_than_two_tasks_per_core(spark):
+    from engine.session import MIN_PARTITIONS
+
+    assert spark.conf.get(MIN_PARTITIONS) == str(2 * spark.sparkContext.defaultParallelism)
