@@ -24,9 +24,10 @@ system, a writer protocol needing more than appends of plain rows (constraints, 
 identity columns, column mapping, row tracking, in-commit timestamps, partition columns, ...),
 a schema other than the caller's, rows Spark would refuse (a NULL in a NOT NULL column, a wrong
 type), too many lost races, or any error on the way
-(the Parquet file is deleted; nothing was committed). A commit at a checkpoint version is
-followed by Delta's own checkpoint, written by the caller through Spark
-(:func:`checkpoint_due`, :func:`engine.store.delta.checkpoint`). Tests check that Spark reads every commit
+(the Parquet file is deleted; nothing was committed). A commit at a checkpoint version (every
+``delta.checkpointInterval``-th, as read by the committing attempt) is followed by Delta's own
+checkpoint, written through Spark's JVM (:func:`engine.store.delta.checkpoint`), so the log stays
+short to replay. Tests check that Spark reads every commit
 written here, interleaved with its own writes and checkpoints, and under concurrent writers.
 """
 
@@ -41,14 +42,16 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.store import _local_delta
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["ATTEMPTS", "append", "attempts", "check_writable", "checkpoint_due", "commit_info", "discard", "next_version", "publish", "upsert", "write_file"]
+__all__ = ["ATTEMPTS", "Commit", "append", "attempts", "check_writable", "commit_info", "discard", "next_commit", "publish", "upsert",
+           "write_file"]
 
 log = logging.getLogger(__name__)
 
@@ -60,35 +63,50 @@ _CONFIG_REFUSED = ("delta.constraints.", "delta.enableRowTracking", "delta.enabl
                    "delta.enableChangeDataFeed", "delta.columnMapping.mode")
 
 
-def append(path: str, rows: Sequence[Mapping[str, Any]], schema: StructType) -> int | None:
+class Commit(NamedTuple):
+    """The version a commit attempt writes, and whether Delta's writers checkpoint it."""
+
+    version: int
+    checkpoint: bool
+
+
+def append(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], schema: StructType) -> int | None:
     """Append ``rows`` (dicts, as ``spark.createDataFrame(rows, schema)`` takes them) to the local
     Delta table at ``path`` in one commit; return its version, or None if Spark must write them."""
-    return _commit(path, rows, schema, keys=None)
+    return _commit(spark, path, rows, schema, keys=None)
 
 
-def upsert(path: str, rows: Sequence[Mapping[str, Any]], schema: StructType, keys: Sequence[str]) -> int | None:
+def upsert(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], schema: StructType,
+           keys: Sequence[str]) -> int | None:
     """Insert ``rows``, replacing stored rows with equal ``keys`` (NULL-safe), in one commit;
     return its version, or None if Spark must write them. ``rows`` hold each key once."""
-    return _commit(path, rows, schema, keys=list(keys))
+    return _commit(spark, path, rows, schema, keys=list(keys))
 
 
-def _commit(path: str, rows: Sequence[Mapping[str, Any]], schema: StructType, *, keys: list[str] | None) -> int | None:
+def _commit(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], schema: StructType, *,
+            keys: list[str] | None) -> int | None:
     root = _local_delta.local_root(path)
     if root is None or not rows:
         return None
-    return attempts(path, lambda: _arrow_rows(rows, schema), lambda batch: _attempt(root, batch, schema, keys))
+    return attempts(spark, path, lambda: _arrow_rows(rows, schema), lambda batch: _attempt(root, batch, schema, keys))
 
 
-def attempts(path: str, prepare: Callable[[], Any], attempt: Callable[[Any], int | None]) -> int | None:
-    """``attempt(prepare())`` until it commits (a version) or lost :data:`ATTEMPTS` races (None
-    each time; jittered backoff between); None where Spark must write instead (a
+def attempts(spark: SparkSession, path: str, prepare: Callable[[], Any],
+             attempt: Callable[[Any], Commit | None]) -> int | None:
+    """``attempt(prepare())`` until it commits (a :class:`Commit`: its version is returned, after
+    Delta's checkpoint where one is due) or lost :data:`ATTEMPTS` races (None each time; jittered
+    backoff between); None where Spark must write instead (a
     :class:`~engine.store._local_delta.NeedsSparkError` or any error: nothing was committed)."""
+    from engine.store import delta
+
     try:
         prepared = prepare()
         for tried in range(ATTEMPTS):
-            version = attempt(prepared)
-            if version is not None:
-                return version
+            commit = attempt(prepared)
+            if commit is not None:
+                if commit.checkpoint:
+                    delta.checkpoint(spark, path)
+                return commit.version
             delay = random.uniform(0, 0.002 * 2**tried)  # jittered backoff after a lost race
             log.info("%s: concurrent commit conflict (attempt %d/%d), retrying in %.3fs", path, tried + 1, ATTEMPTS, delay)
             time.sleep(delay)
@@ -121,34 +139,26 @@ def _arrow_rows(rows: Sequence[Mapping[str, Any]], schema: StructType) -> Any:
                     schema=arrow)
 
 
-def _attempt(root: str, batch: Any, schema: StructType, keys: list[str] | None) -> int | None:
+def _attempt(root: str, batch: Any, schema: StructType, keys: list[str] | None) -> Commit | None:
     """One try: read the snapshot, write the file, commit the next version. None: lost a race."""
     state = _local_delta.snapshot(root)
     if state is None:
         raise _local_delta.NeedsSparkError("no table yet")
     check_writable(state, schema, upsert=keys is not None)
-    version = next_version(state)
+    commit = next_commit(state)
     removed, copied = ([], None) if keys is None else _replaced(root, state, batch, keys)
     data = batch if copied is None else _concat(copied, batch)
     add = write_file(root, data)
     info = _commit_info(state.version, batch, add, removed, copied, keys)
-    return version if publish(root, version, info, removed, [add]) else None  # None: the next try reads the winner's
+    return commit if publish(root, commit.version, info, removed, [add]) else None  # None: the next try reads the winner's
 
 
-def next_version(state: Any) -> int:
-    """The version to commit after ``state``."""
-    return int(state.version) + 1
-
-
-def checkpoint_due(path: str, version: int) -> bool:
-    """Whether ``version`` of the local table at ``path`` is one Delta's writers checkpoint
-    (every ``delta.checkpointInterval``-th, 10 by default); the caller that committed it has
-    Delta write the checkpoint (:func:`engine.store.delta.checkpoint`), so the log stays short to
-    replay."""
-    root = _local_delta.local_root(path)
-    state = None if root is None else _local_delta.snapshot(root, version)
-    interval = int((state.configuration if state is not None else {}).get("delta.checkpointInterval", "10"))
-    return version > 0 and version % max(interval, 1) == 0
+def next_commit(state: Any) -> Commit:
+    """The commit after ``state``: its version, and whether it is one Delta's writers checkpoint
+    (every ``delta.checkpointInterval``-th, 10 by default, as ``state`` configures it)."""
+    version = int(state.version) + 1
+    interval = int(state.configuration.get("delta.checkpointInterval", "10"))
+    return Commit(version, version % max(interval, 1) == 0)
 
 
 def publish(root: str, version: int, info: dict[str, Any], removed: Sequence[Mapping[str, Any]],

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.store import _local_commit, _local_delta, delta
+from engine.store import _local_commit, _local_delta
 from engine.store.bucketing import BUCKET_COLUMN
 
 if TYPE_CHECKING:
@@ -88,13 +88,9 @@ def _write(spark: SparkSession, path: str, rows: DataFrame, *, count: int, match
     if root is None or is_remote(spark) or count > MAX_ROWS or MAX_ROWS < 1:
         return None
     prepared: list[Any] = []
-    version = _local_commit.attempts(path, lambda: prepared.append(_prepare(root, rows, match)) or prepared[0],
+    version = _local_commit.attempts(spark, path, lambda: prepared.append(_prepare(root, rows, match)) or prepared[0],
                                      lambda batch: _attempt(root, batch, match, span, order, operation))
-    if version is None:
-        return None
-    if _local_commit.checkpoint_due(path, version):
-        delta.checkpoint(spark, path)
-    return version, prepared[0][2]
+    return None if version is None else (version, prepared[0][2])
 
 
 def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
@@ -130,7 +126,7 @@ def _prepare(root: str, rows: DataFrame, match: list[str] | None) -> Any:
 
 
 def _attempt(root: str, prepared: Any, match: list[str] | None, span: tuple[str, datetime, datetime],
-             order: list[str], operation: str) -> int | None:
+             order: list[str], operation: str) -> _local_commit.Commit | None:
     """One try against the newest snapshot; None: another writer committed first."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -144,7 +140,7 @@ def _attempt(root: str, prepared: Any, match: list[str] | None, span: tuple[str,
         raise _local_delta.NeedsSparkError(f"partition columns {partitions}")
     _local_commit.check_writable(state, stored, upsert=True, partitions=partitions)
     fields = state.fields(partitions)
-    version = _local_commit.next_version(state)
+    commit = _local_commit.next_commit(state)
     column, start, end = span
     groups = _partitions(batch, partitions)
     # an upsert replaces rows of its keys' partitions only; a range replacement, in any partition
@@ -170,8 +166,8 @@ def _attempt(root: str, prepared: Any, match: list[str] | None, span: tuple[str,
     except BaseException:
         _local_commit.discard(root, added)
         raise
-    committed = _local_commit.publish(root, version, info, removed, added)
-    return version if committed else None
+    committed = _local_commit.publish(root, commit.version, info, removed, added)
+    return commit if committed else None
 
 
 def _partitions(batch: Any, partitions: list[str]) -> dict[tuple[str, ...], Any]:

@@ -56,11 +56,9 @@ def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[
         return
     if not is_remote(spark):
         schema = _schema(spark, ddl)
-        written = (_local_commit.upsert(path, rows, schema, keys) if keys
-                   else _local_commit.append(path, rows, schema))
+        written = (_local_commit.upsert(spark, path, rows, schema, keys) if keys
+                   else _local_commit.append(spark, path, rows, schema))
         if written is not None:
-            if _local_commit.checkpoint_due(path, written):
-                delta.checkpoint(spark, path)
             return
     ensure_table(spark, path, ddl)
     frame = spark.createDataFrame([dict(r) for r in rows], ddl)

@@ -84,7 +84,7 @@ def store_report(
         recorded_at.astimezone(timezone.utc), report.to_json(),
     )
     if not is_remote(spark):  # an existing local table: one commit without a Spark job
-        written = _local_commit.append(path, [dict(zip(schema.fieldNames(), row, strict=True))], schema)
+        written = _local_commit.append(spark, path, [dict(zip(schema.fieldNames(), row, strict=True))], schema)
         if written is not None:
             return written
     delta.create_table(spark, path, schema, exist_ok=True, comment="engine.validation reports")

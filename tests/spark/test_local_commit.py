@@ -50,8 +50,8 @@ def test_spark_reads_local_commits_between_its_own_writes_and_checkpoints(spark,
             rows = rows[1:]
         version = None
         if mode != "spark":
-            version = (_local_commit.append(path, rows, schema) if mode == "append"
-                       else _local_commit.upsert(path, rows, schema, ["k"]))
+            version = (_local_commit.append(spark, path, rows, schema) if mode == "append"
+                       else _local_commit.upsert(spark, path, rows, schema, ["k"]))
         if version is None:  # Spark's own write
             assert mode == "spark"
             frame = spark.createDataFrame(rows, schema)
@@ -59,8 +59,6 @@ def test_spark_reads_local_commits_between_its_own_writes_and_checkpoints(spark,
         else:
             assert version == delta.current_version(spark, path)
             local_versions.append(version)
-            if _local_commit.checkpoint_due(path, version):  # as the store's callers do
-                delta.checkpoint(spark, path)
         expected.update({r["k"]: _as_spark(r) for r in rows})
         assert _spark_rows(spark, path) == expected, f"after write {i} ({mode})"
     assert len(local_versions) >= 9
@@ -87,7 +85,7 @@ def test_a_lost_race_retries_on_the_new_snapshot(spark, tmp_path, monkeypatch):
         return stale if len(calls) == 1 else real(root)
 
     monkeypatch.setattr(_local_delta, "snapshot", snapshot_once_stale)
-    assert _local_commit.upsert(path, [_row("spark", 2), _row("local", 3)], schema, ["k"]) == 2
+    assert _local_commit.upsert(spark, path, [_row("spark", 2), _row("local", 3)], schema, ["k"]) == 2
     assert len(calls) == 2  # the first try lost version 1 and left no file behind
     assert len({n for n in os.listdir(path) if n.endswith(".parquet")} - files) == 1
     rows = _spark_rows(spark, path)
@@ -102,7 +100,7 @@ def test_concurrent_writers_lose_no_row(spark, tmp_path):
     def writer(w):
         try:
             for i in range(12):
-                version = _local_commit.append(path, [_row(f"w{w}-{i}", i)], schema)
+                version = _local_commit.append(spark, path, [_row(f"w{w}-{i}", i)], schema)
                 written.append(version)  # None: lost every race, the caller writes through Spark
         except BaseException as err:  # reported by the main thread
             errors.append(err)
@@ -144,7 +142,7 @@ def test_spark_writes_what_only_spark_can_judge(spark, tmp_path, case):
     if case == "no table":
         schema = spark.createDataFrame([], DDL).schema
     target = "s3://bucket/t" if case == "not local" else path
-    result = (_local_commit.upsert(target, rows, schema, keys) if keys else _local_commit.append(target, rows, schema))
+    result = (_local_commit.upsert(spark, target, rows, schema, keys) if keys else _local_commit.append(spark, target, rows, schema))
     assert result is None
     if before is not None:
         assert delta.current_version(spark, path) == before  # nothing committed
@@ -159,6 +157,6 @@ def test_a_failed_commit_file_leaves_no_data_file(spark, tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_local_commit, "_put_commit", disk_full)
-    assert _local_commit.append(path, [_row("a", 1)], schema) is None  # the caller writes through Spark
+    assert _local_commit.append(spark, path, [_row("a", 1)], schema) is None  # the caller writes through Spark
     assert [n for n in os.listdir(path) if n.endswith(".parquet")] == []
     assert delta.current_version(spark, path) == 0

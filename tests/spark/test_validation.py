@@ -369,3 +369,11 @@ def test_reports_are_stored_and_listed(spark, tmp_path, summary_report, split):
     assert only.failures == summary_report.failures()
     assert json.loads(only.report) == summary_report.to_dict()
     assert only.recorded_at == _naive(at)
+
+    for hour in range(2, 10):  # to version 10: Delta's checkpoint follows the report's commit
+        version = store_report(spark, path, summary_report, target="weather@v1", target_version=3,
+                               recorded_at=at.replace(hour=hour))
+    assert version == 10
+    last = json.loads((tmp_path / "reports" / "_delta_log" / "_last_checkpoint").read_text())
+    assert last["version"] == 10
+    assert list_reports(spark, path).count() == 10
