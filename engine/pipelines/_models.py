@@ -30,6 +30,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.pipelines._trials import FITTED
+
 __all__ = [
     "FAMILIES",
     "FAMILY_TASKS",
@@ -40,6 +42,9 @@ __all__ = [
     "sklearn_trial",
 ]
 
+# a trial's fitted model comes back to the driver with its result (the key FITTED) when its pickle
+# is at most this size, so the best one is kept instead of refitted; a larger one is refitted
+MAX_FITTED_BYTES = 64 * 2**20
 SKLEARN_FAMILIES = ("sklearn_gbt", "sklearn_logreg", "sklearn_linear")
 SPARK_FAMILIES = ("spark_gbt", "spark_logreg", "spark_linear")
 FAMILIES = SKLEARN_FAMILIES + SPARK_FAMILIES
@@ -173,7 +178,30 @@ def sklearn_trial(
             "status": STATUS_FAIL, "params": params, "error": f"{type(err).__name__}: {err}"[:2000],
             "start_time": start, "end_time": time.time(),
         }
-    return trial_ok(STATUS_OK, params, metrics, metric, start)
+    return {**trial_ok(STATUS_OK, params, metrics, metric, start), FITTED: fitted_model(model)}
+
+
+def fitted_model(model: Any) -> tuple[str, bytes] | None:
+    """A trial's fitted model as it travels to the driver: (scikit-learn's version, the pickle),
+    or None when the pickle is over :data:`MAX_FITTED_BYTES` (the driver then refits the best)."""
+    import pickle
+
+    import sklearn
+
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return (sklearn.__version__, blob) if len(blob) <= MAX_FITTED_BYTES else None
+
+
+def unpickled_model(fitted: Any) -> Any | None:
+    """The model of :func:`fitted_model`'s result, or None (none came back, or it was pickled by
+    another scikit-learn version than the driver's: refit there rather than load it across versions)."""
+    import pickle
+
+    import sklearn
+
+    if not isinstance(fitted, tuple) or len(fitted) != 2 or fitted[0] != sklearn.__version__:
+        return None
+    return pickle.loads(fitted[1])  # our own executors' pickle of the trial's model
 
 
 def trial_ok(status: str, params: dict[str, Any], metrics: dict[str, float], metric: str, start: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""One sklearn_* training run: collect once, broadcast once, SparkTrials, refit on the driver.
+"""One sklearn_* training run: collect once, broadcast once, SparkTrials, keep the best trial's model.
 
 On a Spark Connect session (no ``sparkContext``: no broadcast, no ``SparkTrials``) the trials
 run on the driver with ``hyperopt.Trials()``, one after another: the data is already on the
@@ -41,6 +41,7 @@ class SklearnRun:
         self.summary = summary
         self.classes = summary.get("classes")
         self.model: Any = None
+        self.model_source = "trial"  # or "refit": the logged model is the best trial's fit, or refitted
 
     @property
     def output_description(self) -> str:
@@ -120,15 +121,24 @@ class SklearnRun:
         finally:
             data.unpersist()
 
-    def finish(self, best: TrialRecord) -> dict[str, float]:
-        """Refit the best parameters on the whole train set (driver, all cores); validation metrics."""
+    def finish(self, best: TrialRecord, fitted: Any) -> dict[str, float]:
+        """The best trial's model as its trial fitted it (``fitted``: :func:`~engine.pipelines._models.fitted_model`'s
+        result), else the best parameters refitted on the whole train set (driver, all cores);
+        validation metrics."""
         from engine.pipelines._metrics import task_metrics
-        from engine.pipelines._models import build_sklearn, sklearn_output
+        from engine.pipelines._models import build_sklearn, sklearn_output, unpickled_model
 
         config = self.config
-        self.model = build_sklearn(config.family, {**config.params, **best.params}, seed=config.seed, task=config.task,
-                                   categorical=self.categorical, numeric=self.numeric)
-        self.model.fit(self.x_train, self.y_train)
+        self.model = unpickled_model(fitted)
+        if self.model is None:
+            log.info("refitting trial %d's parameters on the driver (its fitted model did not come back)", best.number)
+            self.model = build_sklearn(config.family, {**config.params, **best.params}, seed=config.seed,
+                                       task=config.task, categorical=self.categorical, numeric=self.numeric)
+            self.model.fit(self.x_train, self.y_train)
+            self.model_source = "refit"
+        else:
+            log.info("kept trial %d's fitted model (no refit)", best.number)
+            self.model_source = "trial"
         return task_metrics(config.task, self.y_val, sklearn_output(self.model, self.x_val, config.task), self.classes)
 
     def log_model(self, metadata: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ class SparkRun:
         self._cached: list[DataFrame] = []
         self._best: dict[str, Any] = {}
         self.model: Any = None
+        self.model_source = "trial"  # the best trial's fit, kept
 
     @property
     def output_description(self) -> str:
@@ -80,7 +81,7 @@ class SparkRun:
         with contextlib.suppress(AllTrialsFailed):  # reported by the caller with the trials' errors
             fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
 
-    def finish(self, best: TrialRecord) -> dict[str, float]:
+    def finish(self, best: TrialRecord, fitted: Any) -> dict[str, float]:
         """The best trial's fitted model (kept, not refitted) behind the fitted preprocessing."""
         from engine.pipelines._spark_models import spark_final_model
 

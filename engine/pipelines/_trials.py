@@ -9,6 +9,10 @@ that cannot reach an SQLite file or hold tracking credentials) and for driver-si
 :class:`TrialLogger` is given to ``hyperopt.fmin`` as its progress reporter
 (``show_progressbar=``), which hyperopt calls on the driver after each batch of finished trials;
 :meth:`TrialLogger.flush` after ``fmin`` catches any trial finished after the last report.
+
+An objective may also return its fitted model under :data:`FITTED` (any picklable value); the
+logger takes it out of hyperopt's trial documents as each trial arrives and keeps only the best
+trial's (:meth:`TrialLogger.fitted`), so the driver holds one model, not one per trial.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrialLogger", "TrialRecord"]
+__all__ = ["FITTED", "TrialLogger", "TrialRecord"]
+
+FITTED = "fitted"  # the key of a trial result's fitted model (not logged; see the module docstring)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class TrialLogger:
         self._metric = metric
         self._tags = dict(tags or {})
         self._done: set[int] = set()
+        self._fitted: tuple[int, Any] | None = None  # (trial number, its FITTED): the best trial's
         self._started = time.monotonic()
         self.records: list[TrialRecord] = []
         self.postfix = ""  # hyperopt sets this on its progress object
@@ -74,9 +81,16 @@ class TrialLogger:
             if trial["tid"] in self._done or trial["state"] not in finished:
                 continue
             self._done.add(trial["tid"])
+            fitted = (trial.get("result") or {}).pop(FITTED, None)
             record = self._log(trial, cancelled=trial["state"] == JOB_STATE_CANCEL)
             self.records.append(record)
+            if fitted is not None and self.best() is record:
+                self._fitted = (record.number, fitted)
             self._report(record)
+
+    def fitted(self, record: TrialRecord) -> Any | None:
+        """What ``record``'s objective returned under :data:`FITTED`, if it is the best trial's."""
+        return self._fitted[1] if self._fitted is not None and self._fitted[0] == record.number else None
 
     def best(self) -> TrialRecord | None:
         ok = [r for r in self.records if r.status == "ok" and r.loss is not None and math.isfinite(r.loss)]

@@ -21,10 +21,12 @@ How a search runs, by family:
   collected to the driver ONCE (at most ``max_driver_rows`` rows each, else an error suggesting a
   ``spark_*`` family), broadcast once, and ``hyperopt.fmin`` runs with
   ``SparkTrials(parallelism=..., spark_session=spark)``: each trial is one Spark task fitting one
-  model on an executor (``threads_per_trial`` BLAS/OpenMP threads). The best parameters are
-  refitted on the driver and logged with ``mlflow.sklearn`` (pyfunc ``predict`` is
-  ``predict_proba`` for classifiers, one column per class in ``classes`` order). On a Spark
-  Connect session (no ``sparkContext``) the same trials run one at a time on the driver with
+  model on an executor (``threads_per_trial`` BLAS/OpenMP threads) and returns it pickled (up to
+  64 MiB) with its metrics; the best trial's model is kept as it was fitted (the same rows, seed and
+  parameters: a refit would repeat it), else -- larger, or another scikit-learn version than the
+  driver's -- the best parameters are refitted on the driver. It is logged with
+  ``mlflow.sklearn`` (pyfunc ``predict`` is ``predict_proba`` for classifiers, one column per
+  class in ``classes`` order). On a Spark Connect session (no ``sparkContext``) the same trials run one at a time on the driver with
   ``hyperopt.Trials()`` instead (the log says so).
 * ``spark_*`` (GBT, logistic and linear regression): for data too large for one executor. A Spark
   ML fit launches Spark jobs, which an executor task cannot do, so SparkTrials cannot run it;
@@ -201,12 +203,13 @@ class _Runner(Protocol):
 
     flavor: str
     summary: dict[str, Any]
+    model_source: str  # after finish: "trial" (the best trial's fit, kept) or "refit"
     output_description: str
 
     def load(self) -> None: ...  # sklearn: collect to the driver
     def new_trials(self) -> Any: ...
     def search(self, trials: Any, trial_log: TrialLogger) -> None: ...
-    def finish(self, best: TrialRecord) -> dict[str, float]: ...  # the best model + validation metrics
+    def finish(self, best: TrialRecord, fitted: Any) -> dict[str, float]: ...  # the best model + validation metrics
     def log_model(self, metadata: dict[str, Any]) -> str: ...  # -> model URI
     def close(self) -> None: ...
 
@@ -260,7 +263,7 @@ def _tracked(runner: _Runner, *, features: list[str], kinds: dict[str, str], lab
                      metric, best.metrics[metric], failed)
 
             started = time.monotonic()
-            metrics = runner.finish(best)
+            metrics = runner.finish(best, trial_log.fitted(best))
             refit_seconds = time.monotonic() - started
             log.info("Best model ready in %.1fs; logging it to MLflow", refit_seconds)
             from engine.pipelines._spark_models import PREDICTION, PROBABILITY
@@ -280,7 +283,8 @@ def _tracked(runner: _Runner, *, features: list[str], kinds: dict[str, str], lab
             mlflow.log_metrics({**metrics, "tuning_seconds": tuning_seconds, "refit_seconds": refit_seconds,
                                 "log_model_seconds": log_model_seconds, "best_trial": best.number,
                                 "n_trials_ok": len(trial_log.records) - failed, "n_trials_failed": failed})
-            mlflow.set_tags({"ff.best_trial_run_id": best.run_id, "ff.model_uri": model_uri})
+            mlflow.set_tags({"ff.best_trial_run_id": best.run_id, "ff.model_uri": model_uri,
+                             "ff.model_source": runner.model_source})
     log.info("Validation %s; baseline %s; model %s (logged in %.1fs)", _fmt(metrics), _fmt(baseline), model_uri,
              log_model_seconds)
     return TrainingResult(

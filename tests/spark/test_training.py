@@ -487,3 +487,55 @@ def test_the_collected_rows_do_not_depend_on_spark_row_order(spark: Any, data: d
     pd_testing = pytest.importorskip("pandas").testing
     pd_testing.assert_frame_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
+
+
+def _sklearn_run(spark: Any, data: dict[str, Any]) -> Any:
+    from engine.pipelines._sklearn_run import SklearnRun
+
+    config = training_config({"family": "sklearn_gbt", "max_evals": 4, "seed": 7, "params": {"max_iter": 40},
+                              "search_space": GBT_SPACE})  # the gbt fixture's
+    kinds = {"f0": "double", "f1": "double", "f2": "double", "n_int": "double"}
+    run = SklearnRun(spark, data["train"], data["validation"], features=FEATURES, kinds=kinds, label="label",
+                     config=config, summary={"classes": [0, 1]})
+    run.load()
+    return run
+
+
+def test_the_kept_best_trial_model_is_the_model_a_refit_gives(spark: Any, gbt: TrainingResult,
+                                                              data: dict[str, Any]) -> None:
+    """The logged model is the best trial's own fit (no refit on the driver); refitting its
+    parameters on the same rows with the same seed gives the same predictions, so nothing is lost."""
+    import mlflow
+
+    from engine.pipelines._models import build_sklearn
+
+    run = _sklearn_run(spark, data)
+    refit = build_sklearn("sklearn_gbt", {"max_iter": 40, **gbt.best_params}, seed=7, task="binary", numeric=FEATURES)
+    refit.fit(run.x_train, run.y_train)
+    logged = mlflow.pyfunc.load_model(gbt.model_uri)
+    np.testing.assert_array_equal(np.asarray(logged.predict(run.x_val)), refit.predict_proba(run.x_val))
+    best = next(t for t in gbt.trials if t.number == gbt.best_trial)
+    assert best.metrics == gbt.metrics  # the trial's validation metrics are the model's
+    assert _client().get_run(gbt.run_id).data.tags["ff.model_source"] == "trial"  # kept, not refitted
+
+
+def test_finish_keeps_the_trial_model_and_refits_only_without_a_usable_one(spark: Any, data: dict[str, Any]) -> None:
+    from engine.pipelines._models import build_sklearn, fitted_model
+    from engine.pipelines._trials import TrialRecord
+
+    run = _sklearn_run(spark, data)
+    best = TrialRecord(number=1, run_id="r", status="ok", params={"learning_rate": 0.1, "max_depth": 3})
+    other = build_sklearn("sklearn_gbt", {"max_iter": 3}, seed=1, task="binary", numeric=FEATURES)
+    other.fit(run.x_train, run.y_train)  # not what the best parameters give: proves which model is used
+    run.finish(best, fitted_model(other))
+    assert run.model_source == "trial"
+    np.testing.assert_array_equal(run.model.predict_proba(run.x_val), other.predict_proba(run.x_val))
+
+    refit = build_sklearn("sklearn_gbt", {"max_iter": 40, **best.params}, seed=7, task="binary", numeric=FEATURES)
+    refit.fit(run.x_train, run.y_train)
+    _, blob = fitted_model(other)
+    for unusable in (None, ("0.0.1", blob)):  # none came back; pickled by another scikit-learn
+        metrics = run.finish(best, unusable)
+        assert run.model_source == "refit"
+        np.testing.assert_array_equal(run.model.predict_proba(run.x_val), refit.predict_proba(run.x_val))
+        assert 0.5 < metrics["roc_auc"] <= 1.0
