@@ -88,12 +88,17 @@ def layout_of(properties: Mapping[str, str]) -> tuple[int, list[str]] | None:
     return int(properties[PROP_BUCKETS]), list(json.loads(properties.get(PROP_KEYS) or "[]"))
 
 
-def with_bucket(df: DataFrame, keys: Sequence[str], buckets: int) -> DataFrame:
-    """``df`` with the bucket column (the same expression the lookup hashes the spine with)."""
+def with_bucket(df: DataFrame, buckets: int, keys: Sequence[str], partition_by: Sequence[str],
+                event_time: str) -> DataFrame:
+    """``df`` with the bucket column (the same expression the lookup hashes the spine with),
+    each task's rows sorted by the table's partition columns, then ``keys`` and ``event_time``:
+    the writer needs the partition order anyway, and a bucket file sorted by (key, time) is one
+    the lookup's match need not sort (:func:`engine.temporal._asof_numpy.sort_order`)."""
     from pyspark.sql import functions as F
 
     bucket = F.pmod(F.hash(*[F.col(_q(k)) for k in keys]), F.lit(buckets)).cast("int")
-    return df.withColumn(BUCKET_COLUMN, bucket)
+    order = [*partition_by, BUCKET_COLUMN, *keys, event_time]
+    return df.withColumn(BUCKET_COLUMN, bucket).sortWithinPartitions(*[F.col(_q(c)) for c in order])
 
 
 def bucketed_source(spark: SparkSession, path: str, *, version: int, properties: Mapping[str, str],

@@ -244,7 +244,7 @@ class FeatureGroup:
                 least, greatest, count = checked.result()
             layout = layout_of(properties)  # the table's own record of its layout
             rows = data.coalesce(max(1, -(-count // ROWS_PER_FILE)))  # not a file per shuffle partition
-            rows = rows if layout is None else with_bucket(rows, layout[1], layout[0])
+            rows = rows if layout is None else with_bucket(rows, *layout, self.partition_by, self.event_time)
             within = ((self.event_time, as_utc(least), as_utc(greatest))
                       if isinstance(least, datetime) and isinstance(greatest, datetime) else None)
             local = None if new_columns else _local_group_write.write(

@@ -3,10 +3,14 @@
 A bucket holds every row of its keys: a table of left (spine) rows and a table of the rows of
 one or several right tables (tagged by side). The match for one right side:
 
-1. key columns become one integer code per row (exact: dictionary encoding, NULL -> no code);
+1. key columns become one integer code per row (exact: dictionary encoding, NULL -> no code),
+   numbered in the keys' own order (the sorted dictionary), so rows sorted by (key, time) --
+   as the store writes a laid-out group's files -- have ascending codes;
 2. ``(key code, time)`` packs into one int64 that sorts like the pair (the time offset, or its
    dense rank when the span would overflow or the time is a float);
-3. right rows are sorted by that value; rows sharing a (key, time) are ordered by their tie
+3. right rows are sorted by that value (not at all when they already are, by a merge of runs
+   when they are a few sorted runs -- several files of a bucket --, else numpy's default sort);
+   rows sharing a (key, time) are ordered by their tie
    order (the tie-breaker columns, or the payload columns without one, NULLs lowest, NaN
    greatest) and only the last one is kept -- the tie winner;
 4. ``numpy.searchsorted`` of every left row's pair in the right pairs gives the backward
@@ -49,8 +53,9 @@ class PartitionSpec:
 
 
 def key_codes(tables: Sequence[Any], keys: Sequence[str]) -> np.ndarray:
-    """One int64 code per row of the tables (in order), equal iff all key columns are equal;
-    -1 where any key is NULL."""
+    """One int64 code per row of the tables (in order), equal iff all key columns are equal,
+    ascending with the keys (lexicographically, each key in Arrow's sort order); -1 where any
+    key is NULL."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -64,6 +69,12 @@ def key_codes(tables: Sequence[Any], keys: Sequence[str]) -> np.ndarray:
         width = len(encoded.dictionary) + 1
         null |= encoded.indices.is_null().to_numpy(zero_copy_only=False)
         codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        try:  # first-seen numbers -> numbers in the keys' order
+            rank = np.empty(len(encoded.dictionary), dtype=np.int64)
+            rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank), dtype=np.int64)
+            codes = rank[codes] if len(rank) else codes
+        except pa.ArrowNotImplementedError:  # a type Arrow cannot sort: equal codes stay exact, unordered
+            pass
         if position == 0:
             code = codes  # already dense codes
         else:
@@ -156,8 +167,7 @@ def _winners(right: Any, rows: np.ndarray, packed: np.ndarray, s: SideSpec, n_le
     # not matter, the tie order below decides; rows equal in it too are identical payloads (no
     # tie breaker) or equal tie breakers, which the contract leaves open (Spark's input order
     # decided them before, and it is not fixed either)
-    order = np.argsort(packed[rows])
-    rows = rows[order]
+    rows = rows[sort_order(packed[rows])]
     rp = packed[rows]
     last = np.ones(len(rows), dtype=bool)
     last[:-1] = rp[1:] != rp[:-1]
@@ -171,6 +181,19 @@ def _winners(right: Any, rows: np.ndarray, packed: np.ndarray, s: SideSpec, n_le
         rows = rows.copy()
         rows[members] = rows[members][within]
     return rows[last], rp[last]
+
+
+# at most this share of descents (ends of sorted runs) and the values are a few sorted runs, which
+# a merge of runs (numpy's stable sort: timsort) orders in O(n log runs); more: the default sort
+RUNS_SHARE = 1 / 1024
+
+
+def sort_order(values: np.ndarray) -> np.ndarray | slice:
+    """The ascending order of ``values`` (indices; ``slice(None)`` when they are sorted already)."""
+    descents = np.count_nonzero(values[1:] < values[:-1])
+    if descents == 0:
+        return slice(None)
+    return np.argsort(values, kind="stable" if descents <= RUNS_SHARE * len(values) else None)
 
 
 def _pick(rows: np.ndarray, rp: np.ndarray, code: np.ndarray, t: np.ndarray, l_rows: np.ndarray,

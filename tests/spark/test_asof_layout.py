@@ -148,17 +148,23 @@ def store(spark, tmp_path_factory):
     return fs
 
 
-def _files_stay_in_their_bucket(spark, group, buckets):
+def _files_stay_in_their_bucket(spark, group, buckets, folder=None):
+    """Every file of a bucket (under ``folder``: the group's, or one of its partitions) holds only
+    that bucket's keys, sorted by (key, event time)."""
     import pyarrow.parquet as pq
 
-    for entry in os.listdir(group.path):
+    folder = folder or group.path
+    keys = group.read().select(*group.primary_key).schema
+    for entry in os.listdir(folder):
         if not entry.startswith(BUCKET_COLUMN + "="):
             continue
         bucket = int(entry.split("=")[1])
-        for name in os.listdir(os.path.join(group.path, entry)):
+        for name in os.listdir(os.path.join(folder, entry)):
             if name.endswith(".parquet"):
-                table = pq.read_table(os.path.join(group.path, entry, name), columns=group.primary_key)
-                frame = spark.createDataFrame(table.to_pandas(), group.read().select(*group.primary_key).schema)
+                order = [*group.primary_key, group.event_time]
+                table = pq.read_table(os.path.join(folder, entry, name), columns=order)
+                assert table.equals(table.sort_by([(c, "ascending") for c in order])), (entry, name)
+                frame = spark.createDataFrame(table.select(group.primary_key).to_pandas(), keys)
                 hashed = frame.select(F.pmod(F.hash(*group.primary_key), F.lit(buckets)).alias("b")).distinct().collect()
                 assert {r.b for r in hashed} <= {bucket}, (entry, name)
 
@@ -176,6 +182,25 @@ def test_groups_are_written_in_hash_buckets_and_read_without_the_column(spark, s
     assert orders.lookup_source(orders.delta_version()).rows == orders.read().count() > 0
     plain = store.get_feature_group("plain")
     assert plain.buckets is None and plain.lookup_source(plain.delta_version()) is None
+
+
+def test_spark_writes_each_bucket_file_sorted_by_key_and_time(spark, tmp_path, monkeypatch):
+    from engine.store import _local_group_write
+
+    monkeypatch.setattr(_local_group_write, "MAX_ROWS", 0)  # through Spark's writer, not the engine's
+    fs = FeatureStore(spark, str(tmp_path / "store"))
+    group = fs.create_feature_group("events", primary_key="customer", event_time="at", buckets=3, partition_by=["day"],
+                                    schema="customer STRING, day INT, at TIMESTAMP, amount DOUBLE")
+    rows = [(f"c{i * 7 % 23}", i % 2, _at(i * 5 % 97), float(i)) for i in range(400)]
+    frame = spark.createDataFrame(rows, group.schema).dropDuplicates(["customer", "at"])
+    group.insert(frame.repartition(3, F.rand(5)))  # rows in no order, over several tasks
+    group.insert(spark.createDataFrame([("c1", 0, _at(98), 1.0), ("c0", 1, _at(99), 2.0)], group.schema)
+                 .repartition(2))
+    assert group.read().count() == frame.count() + 2
+    days = [d for d in os.listdir(group.path) if d.startswith("day=")]
+    assert len(days) == 2
+    for day in days:
+        _files_stay_in_their_bucket(spark, group, 3, os.path.join(group.path, day))
 
 
 def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, store):

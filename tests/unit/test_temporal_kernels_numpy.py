@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.temporal import _windows_stats
-from engine.temporal._asof_numpy import PartitionSpec, SideSpec, match
+from engine.temporal import _asof_numpy, _windows_stats
+from engine.temporal._asof_numpy import PartitionSpec, SideSpec, key_codes, match, sort_order
 from engine.temporal._windows_numpy import Columns, WindowAgg, aggregate_bucket
 
 KEYS = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
@@ -66,10 +66,19 @@ def _asof_brute(left, right, *, direction, exact, tol, tie_on_payload):
     direction=st.sampled_from(["backward", "forward", "nearest"]),
     exact=st.booleans(),
     tol=st.one_of(st.none(), st.sampled_from([0, 2, 5])),
+    layout=st.sampled_from(["as given", "sorted", "two sorted runs"]),
+    runs_share=st.sampled_from([_asof_numpy.RUNS_SHARE, 1.0]),  # 1.0: any unsorted rows take the merge of runs
 )
-def test_asof_match_equals_brute_force(left, right, direction, exact, tol):
+def test_asof_match_equals_brute_force(left, right, direction, exact, tol, layout, runs_share):
     # unique tie values within (key, time) so the winner is defined: order ties by (tie, index)
     right = [(k, t, s * 100 + i) for i, (k, t, s) in enumerate(right)]
+    by_key_time = lambda rows: sorted(rows, key=lambda r: (r[0] or "", r[1] or 0))  # noqa: E731 - as a laid-out group's files
+    if layout == "sorted":
+        right = by_key_time(right)
+    elif layout == "two sorted runs":
+        right = by_key_time(right[::2]) + by_key_time(right[1::2])
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(_asof_numpy, "RUNS_SHARE", runs_share)
     left_table = pa.table({"k0": pa.array([k for k, _ in left], pa.string()),
                            "__ff_t": pa.array([t for _, t in left], pa.int64())})
     right_table = pa.table({"k0": pa.array([r[0] for r in right], pa.string()),
@@ -79,9 +88,44 @@ def test_asof_match_equals_brute_force(left, right, direction, exact, tol):
                                                                allow_exact_matches=exact, tolerance=tol)])
     if not left or not right:
         return
-    (found,) = match(left_table, right_table, spec)
+    try:
+        (found,) = match(left_table, right_table, spec)
+    finally:
+        monkeypatch.undo()
     got = [None if f < 0 else int(f) for f in found]
     assert got == _asof_brute(left, right, direction=direction, exact=exact, tol=tol, tie_on_payload=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["b", "a", "é", ""])),
+                               st.one_of(st.none(), st.integers(-3, 3))), max_size=20))
+def test_key_codes_are_equal_iff_the_keys_are_and_ascend_with_them(rows):
+    table = pa.table({"s": pa.array([r[0] for r in rows], pa.string()), "i": pa.array([r[1] for r in rows], pa.int64())})
+    half = len(rows) // 2
+    codes = key_codes([table.slice(0, half), table.slice(half)], ["s", "i"])
+    for (a, code_a) in zip(rows, codes, strict=True):
+        assert (code_a == -1) == (None in a)
+        for (b, code_b) in zip(rows, codes, strict=True):
+            if None not in a and None not in b:
+                assert (code_a == code_b) == (a == b)
+                assert (code_a < code_b) == ((a[0].encode(), a[1]) < (b[0].encode(), b[1]))  # UTF-8 bytes, as Spark
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(-5, 5), max_size=40), runs_share=st.sampled_from([0.0, 0.5, 1.0]))
+def test_sort_order_sorts_whatever_path_it_takes(values, runs_share):
+    import numpy as np
+
+    array = np.array(values, dtype=np.int64)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(_asof_numpy, "RUNS_SHARE", runs_share)
+    try:
+        order = sort_order(array)
+    finally:
+        monkeypatch.undo()
+    assert sorted(array[order].tolist()) == array[order].tolist() == sorted(values)
+    if values == sorted(values):
+        assert order == slice(None)  # already sorted: no sort at all
 
 
 # ---------------------------------------------------------------------------------- windows
