@@ -122,9 +122,9 @@ class SklearnRun:
             data.unpersist()
 
     def finish(self, best: TrialRecord, fitted: Any) -> dict[str, float]:
-        """The best trial's model as its trial fitted it (``fitted``: :func:`~engine.pipelines._models.fitted_model`'s
-        result), else the best parameters refitted on the whole train set (driver, all cores);
-        validation metrics."""
+        """The best trial's model as its trial fitted it (``fitted``: the result of
+        :func:`~engine.pipelines._models.fitted_model`), else the best parameters refitted on the
+        whole train set (driver, all cores); validation metrics."""
         from engine.pipelines._metrics import task_metrics
         from engine.pipelines._models import build_sklearn, sklearn_output, unpickled_model
 

@@ -26,8 +26,8 @@ How a search runs, by family:
   parameters: a refit would repeat it), else -- larger, or another scikit-learn version than the
   driver's -- the best parameters are refitted on the driver. It is logged with
   ``mlflow.sklearn`` (pyfunc ``predict`` is ``predict_proba`` for classifiers, one column per
-  class in ``classes`` order). On a Spark Connect session (no ``sparkContext``) the same trials run one at a time on the driver with
-  ``hyperopt.Trials()`` instead (the log says so).
+  class in ``classes`` order). On a Spark Connect session (no ``sparkContext``) the same trials
+  run one at a time on the driver with ``hyperopt.Trials()`` instead (the log says so).
 * ``spark_*`` (GBT, logistic and linear regression): for data too large for one executor. A Spark
   ML fit launches Spark jobs, which an executor task cannot do, so SparkTrials cannot run it;
   instead hyperopt uses driver-side ``Trials()`` and each trial is one distributed fit on the

@@ -10,9 +10,9 @@ one or several right tables (tagged by side). The match for one right side:
    dense rank when the span would overflow or the time is a float);
 3. right rows are sorted by that value (not at all when they already are, by a merge of runs
    when they are a few sorted runs -- several files of a bucket --, else numpy's default sort);
-   rows sharing a (key, time) are ordered by their tie
-   order (the tie-breaker columns, or the payload columns without one, NULLs lowest, NaN
-   greatest) and only the last one is kept -- the tie winner;
+   rows sharing a (key, time) are ordered by their tie order (the tie-breaker columns, or the
+   payload columns without one, NULLs lowest, NaN greatest) and only the last one is kept --
+   the tie winner;
 4. ``numpy.searchsorted`` of every left row's pair in the right pairs gives the backward
    (greatest ``e <= t``, or ``e < t``) and forward (least ``e >= t``, or ``e > t``) candidate
    in O(log n); a candidate of another key, beyond the tolerance, or of a NULL key/time is no
