@@ -188,7 +188,10 @@ def fitted_model(model: Any) -> tuple[str, bytes] | None:
 
     import sklearn
 
-    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # not picklable here: the driver refits it
+        return None
     return (sklearn.__version__, blob) if len(blob) <= MAX_FITTED_BYTES else None
 
 
@@ -201,7 +204,10 @@ def unpickled_model(fitted: Any) -> Any | None:
 
     if not isinstance(fitted, tuple) or len(fitted) != 2 or fitted[0] != sklearn.__version__:
         return None
-    return pickle.loads(fitted[1])  # our own executors' pickle of the trial's model
+    try:
+        return pickle.loads(fitted[1])  # our own executors' pickle of the trial's model
+    except Exception:  # unreadable here: the driver refits it
+        return None
 
 
 def trial_ok(status: str, params: dict[str, Any], metrics: dict[str, float], metric: str, start: float) -> dict[str, Any]:

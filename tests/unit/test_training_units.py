@@ -81,3 +81,19 @@ def test_mlflow_uris_are_set_only_inside_the_block(tmp_path: Path, monkeypatch: 
         assert mlflow.get_tracking_uri() == uri == mlflow.get_registry_uri() == os.environ["MLFLOW_TRACKING_URI"]
     assert mlflow.get_tracking_uri() == before
     assert "MLFLOW_TRACKING_URI" not in os.environ and os.environ["MLFLOW_REGISTRY_URI"] == "sqlite:///elsewhere.db"
+
+
+def test_a_trial_model_that_cannot_travel_is_refitted_not_an_error() -> None:
+    import pickle
+
+    import sklearn
+
+    from engine.pipelines import _models
+
+    assert _models.fitted_model(lambda: 0) is None  # not picklable: no model comes back
+    assert _models.unpickled_model((sklearn.__version__, b"not a pickle")) is None  # unreadable: refit
+    assert _models.unpickled_model(("0.0.1", pickle.dumps([1]))) is None  # another scikit-learn's pickle
+    assert _models.unpickled_model(None) is None
+    assert _models.unpickled_model(_models.fitted_model([1, 2])) == [1, 2]
+    big = b"x" * (_models.MAX_FITTED_BYTES + 1)
+    assert _models.fitted_model(big) is None  # over the size limit: refitted on the driver
