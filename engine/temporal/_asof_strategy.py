@@ -2,10 +2,12 @@
 
 The rule, in order:
 
-0. ``layout`` (:mod:`engine.temporal._asof_layout`: only the spine shuffled, each task reads one
-   hash bucket of every right table itself) when every lookup of the pass reads a
-   :class:`~engine.temporal.layout.BucketedSource` bucketed alike on the pass's keys, with
-   TIMESTAMP times and atomic payload types (feature groups written by the store);
+0. ``whole`` or ``layout`` (:mod:`engine.temporal._asof_layout`) when every lookup of the pass
+   reads a :class:`~engine.temporal.layout.BucketedSource` bucketed alike on the pass's keys,
+   with TIMESTAMP times and atomic payload types (feature groups written by the store):
+   ``whole`` (no key shuffle: each task reads the right tables whole) when their known row
+   counts add up to at most :data:`~engine.temporal._asof_layout.WHOLE_ROWS`, else ``layout``
+   (only the spine shuffled, each task reads one hash bucket of every right table itself);
 1. ``kernel`` (:mod:`engine.temporal._asof_kernel`: one shuffle by key, numpy per partition)
    whenever every column it orders or groups by has a type it compares exactly like Spark:
    key columns of integer, string, binary, boolean, date, timestamp or decimal type (not
@@ -14,7 +16,7 @@ The rule, in order:
    or variant) -- and the payload of types Arrow carries (no variant, no user-defined types).
 2. ``sweep`` (:mod:`engine.temporal._asof_sweep`: union + window, all in the JVM) otherwise.
 
-Hot keys (see :mod:`engine.temporal._hot_keys`) are looked for only outside the layout strategy,
+Hot keys (see :mod:`engine.temporal._hot_keys`) are looked for only outside those two strategies,
 for backward lookups with keys, ``hot_key_share`` not None, and inputs estimated at
 :data:`MIN_ROWS_FOR_SKEW` rows or more (or of unknown size). The kernel and the sweep slice hot
 keys the same way; the layout strategy does not (a bucket is one task's work).
@@ -27,8 +29,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.temporal._asof_layout import layout_blocker
-from engine.temporal._hot_keys import MIN_ROWS_FOR_SKEW, HotKey, estimated_rows, find_hot_keys
+from engine.temporal import _asof_layout
+from engine.temporal._asof_layout import layout_blocker, whole_rows
+from engine.temporal._asof_sweep import KEY, TIME, sweep
+from engine.temporal._hot_keys import MIN_ROWS_FOR_SKEW, HotKey, estimated_rows, find_hot_keys, session_cores
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
     from engine.temporal._asof_sweep import RightSide
 
-STRATEGIES = ("kernel", "sweep", "layout")
+STRATEGIES = ("kernel", "sweep", "layout", "whole")
 _forced: list[str] = []
 
 
@@ -154,18 +158,19 @@ def choose(
     *,
     hot_key_share: float | None,
     time_kinds: set[str],
+    explain: bool = False,
 ) -> Choice:
     """The plan of one pass; runs the hot-key sampling job when the rule above asks for it.
     ``left_input`` is the user's spine (for its size), ``left_keys`` its key and time columns
-    (for the sampling job), ``left`` the renamed frame the pass joins."""
+    (for the sampling job), ``left`` the renamed frame the pass joins. The spine's row estimate
+    (plan statistics: on a filtered Delta spine, a file-listing job per call) is made where the
+    hot-key rule needs it or for ``explain``; a join by the layout strategy leaves it unknown."""
     n_keys = len(spine_keys)
-    left_rows = estimated_rows(left_input)
     # a source that knows its row count (a laid-out group: Delta's file statistics) spares the
     # optimizer's estimate, which lists a Delta table's files with Spark jobs
     right_estimates = [side.source.rows if side.source is not None and side.source.rows is not None
                        else estimated_rows(r) for r, side in zip(right_inputs, rights, strict=True)]
     right_rows = None if any(r is None for r in right_estimates) else sum(r or 0 for r in right_estimates)
-    total = None if left_rows is None or right_rows is None else left_rows + right_rows
     # both strategies shuffle into the session's shuffle partitions (the kernel: one key bucket each)
     partitions = int(left.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
 
@@ -175,31 +180,42 @@ def choose(
         strategy, reason = _forced[-1], "forced (engine.temporal._asof_strategy.forced)"
         if strategy == "kernel" and blocker:
             raise ValueError(f"the kernel cannot run this join: {blocker}")
-        if strategy == "layout" and layout_why:
-            raise ValueError(f"the layout strategy cannot run this join: {layout_why}")
+        if strategy in ("layout", "whole") and layout_why:
+            raise ValueError(f"the {strategy} strategy cannot run this join: {layout_why}")
     elif layout_why is None:
         source = rights[0].source
         assert source is not None
-        strategy = "layout"
-        reason = (f"every lookup reads a table laid out in {source.buckets} hash buckets of {list(source.key_columns)}: "
-                  "only the spine is shuffled, each task reads its buckets itself (adaptive execution merges small "
-                  "neighbouring buckets into one task; "
-                  + "; ".join(dict.fromkeys(s.source.description for s in rights if s.source and s.source.description))
-                  + ")")
+        small = whole_rows([side.source for side in rights])
+        tables = "; ".join(dict.fromkeys(s.source.description for s in rights if s.source and s.source.description))
+        if small is not None:
+            strategy = "whole"
+            reason = (f"every lookup reads a laid-out table and together they hold {small:,} rows (at most "
+                      f"{_asof_layout.WHOLE_ROWS:,}): no key shuffle, each task reads them whole ({tables})")
+        else:
+            strategy = "layout"
+            reason = (f"every lookup reads a table laid out in {source.buckets} hash buckets of "
+                      f"{list(source.key_columns)}: only the spine is shuffled, each task reads its buckets itself "
+                      f"(adaptive execution merges small neighbouring buckets into one task; {tables})")
     elif blocker:
         strategy, reason = "sweep", blocker
     else:
         strategy, reason = "kernel", "all key, order and payload types are handled by the vectorised kernel"
     if strategy == "kernel" and n_keys == 0:
         reason += "; no key columns: one task"
-    elif strategy != "layout" and any(side.source is not None for side in rights):
+    elif strategy not in ("layout", "whole") and any(side.source is not None for side in rights):
         reason += f" (tables laid out in buckets, not used: {layout_why or 'another strategy forced'})"
     if strategy == "layout" and rights[0].source is not None:
         partitions = rights[0].source.buckets
+    elif strategy == "whole":  # the spine's partitions, spread over the cores (at least two tasks per core)
+        partitions = 2 * (session_cores(left.sparkSession) or 1)
+    left_rows = estimated_rows(left_input) if strategy not in ("layout", "whole") or explain else None
+    total = None if left_rows is None or right_rows is None else left_rows + right_rows
 
     hot_slices, hot_keys = None, []
     if strategy == "layout":
         check = "not looked for (layout strategy: a key's rows are its bucket's work, never sliced)"
+    elif strategy == "whole":
+        check = "not looked for (whole strategy: no key shuffle, a key's spine rows are spread over the tasks)"
     elif hot_key_share is None:
         check = "not looked for (hot_key_share=None)"
     elif not n_keys:
@@ -218,3 +234,41 @@ def choose(
         estimated_left_rows=left_rows, estimated_right_rows=right_rows, hot_key_check=check, hot_keys=tuple(hot_keys),
     )
     return Choice(plan=plan, hot_slices=hot_slices)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One planned pass: the renamed frames, the plan, and the hot-key slices (or None)."""
+
+    left: DataFrame
+    left_payload: list[str]
+    n_keys: int
+    rights: list[RightSide]
+    plan: AsofPlan
+    hot_slices: DataFrame | None
+
+
+def execute(p: Pass) -> DataFrame:
+    """The planned pass's result: the spine's payload, then every lookup's payload."""
+    if p.plan.strategy == "layout":
+        from engine.temporal._asof_layout import layout_join
+
+        return layout_join(p.left, p.left_payload, p.n_keys, p.rights)
+    if p.plan.strategy == "kernel":
+        from engine.temporal._asof_kernel import kernel_join
+
+        return kernel_join(p.left, p.left_payload, p.n_keys, p.rights, partitions=p.plan.partitions,
+                           hot_slices=p.hot_slices)
+    if p.plan.strategy == "whole":  # alone, not among the passes read whole together: as partitioned
+        from pyspark.sql import functions as F
+
+        from engine.temporal._asof_layout import whole_join
+
+        keys = [KEY.format(i) for i in range(p.n_keys)]
+        out = [*p.left_payload, *[c for side in p.rights for c in side.payload]]
+        return whole_join(p.left, [(keys, TIME, p.rights)]).select(*[F.col(_q(c)) for c in out])
+    return sweep(p.left, p.left_payload, p.n_keys, p.rights, hot_slices=p.hot_slices)
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

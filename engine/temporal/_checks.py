@@ -153,3 +153,23 @@ def window_as_number(value: Any, kind: TimeKind) -> Any:
     if kind == "date":
         return value / timedelta(days=1)
     return value
+
+
+def resolve_on(on: str | None, left_on: str | None, right_on: str | None) -> tuple[str, str]:
+    """The (left, right) time columns from ``on`` or ``left_on`` + ``right_on``."""
+    if on is not None:
+        if left_on is not None or right_on is not None:
+            raise InvalidArgumentError(
+                argument="on", expected="either `on` or `left_on`/`right_on`, not both",
+                found=f"on={on!r}, left_on={left_on!r}, right_on={right_on!r}",
+            )
+        if not isinstance(on, str):
+            raise InvalidArgumentError(argument="on", expected="one column name", found=repr(on))
+        return on, on
+    if left_on is None or right_on is None:
+        raise InvalidArgumentError(argument="on", expected="`on`, or both `left_on` and `right_on`",
+                                   found=f"left_on={left_on!r}, right_on={right_on!r}")
+    for arg, value in (("left_on", left_on), ("right_on", right_on)):
+        if not isinstance(value, str):
+            raise InvalidArgumentError(argument=arg, expected="one column name", found=repr(value))
+    return left_on, right_on

@@ -34,9 +34,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError
-from engine.temporal import _checks
-from engine.temporal._asof_strategy import AsofPlan, choose
-from engine.temporal._asof_sweep import KEY, TIME, RightSide, sweep
+from engine.temporal import _asof_layout, _checks
+from engine.temporal._asof_layout import whole_rows
+from engine.temporal._asof_strategy import AsofPlan, Pass, choose, execute, forced_strategy
+from engine.temporal._asof_sweep import KEY, TIME, RightSide
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -104,7 +105,7 @@ def asof_join(
     (smaller inputs need none); ``None`` turns the detection off (the join stays fully lazy),
     ``0`` slices every key. :func:`explain_asof` shows the strategy, hot keys and task sizes.
     """
-    return _execute(_asof_join_group(
+    return execute(_asof_join_group(
         left, right, on=on, left_on=left_on, right_on=right_on, by=by, left_by=left_by, right_by=right_by,
         tolerance=tolerance, direction=direction, allow_exact_matches=allow_exact_matches, tie_breaker=tie_breaker,
         suffixes=suffixes, hot_key_share=hot_key_share,
@@ -143,10 +144,10 @@ def _asof_join_group(
     by: str | Sequence[str] | None, left_by: str | Sequence[str] | None, right_by: str | Sequence[str] | None,
     tolerance: timedelta | float | int | None, direction: str, allow_exact_matches: bool,
     tie_breaker: str | Sequence[str] | None, suffixes: tuple[str, str], hot_key_share: float | None,
-) -> _Pass:
+) -> Pass:
     _checks.require_dataframe(left, argument="left")
     _checks.require_dataframe(right, argument="right")
-    l_on, r_on = _resolve_on(on, left_on, right_on)
+    l_on, r_on = _checks.resolve_on(on, left_on, right_on)
     if by is not None and (left_by is not None or right_by is not None):
         raise InvalidArgumentError(
             argument="by", expected="either `by` or `left_by`/`right_by`, not both",
@@ -205,16 +206,34 @@ def asof_join_many(
 
     Lookups that use the same spine key columns are swept together in ONE pass (one shuffle of
     the spine for all of them), so a training set over 5-20 feature groups keyed by the same
-    entity pays for the spine once. Lookups on other keys take one more pass per key set.
+    entity pays for the spine once. Lookups on other keys take one more pass per key set, except
+    over small laid-out tables (strategy ``whole``): those passes run together first, in one
+    Python round trip without a key shuffle, each task reading the tables whole.
     Output: the spine's columns, then each lookup's features (``prefix + name``) and its time.
     """
+    from pyspark.sql import functions as F
+
+    groups = _many_groups(left, lookups, on=on)
+    order = [*left.columns, *[name for group in groups for _, names in group for name in names.values()]]
+    small, held = [], 0  # the passes read whole together, up to FUSED_ROWS rows held per worker
+    for g in groups:
+        rows = whole_rows([lk.source for lk, _ in g])
+        if forced_strategy() == "whole" or (rows is not None and held + rows <= _asof_layout.FUSED_ROWS):
+            small, held = [*small, g], held + (rows or 0)
+    planned = [(g, _join_group(left, on, g, {c: c for c in left.columns}, by_argument="left_by",
+                               hot_key_share=hot_key_share)) for g in small]
+    whole = [(g, p) for g, p in planned if p.plan.strategy == "whole"]
     result = left
-    for group in _many_groups(left, lookups, on=on):
-        result = _execute(_join_group(
+    if whole:  # every pass over small laid-out tables in one task pass, the spine spread over the cores once
+        from engine.temporal._asof_layout import whole_join
+
+        result = whole_join(left.hint("rebalance"), [(list(g[0][0].left_by or []), on, p.rights) for g, p in whole])
+    for group in [g for g in groups if not any(g is w for w, _ in whole)]:
+        result = execute(_join_group(
             result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share,
             spine=left,
         ))
-    return result
+    return result.select(*[F.col(_q(c)) for c in order]) if result.columns != order else result
 
 
 def explain_asof_many(
@@ -224,7 +243,7 @@ def explain_asof_many(
     plans = []
     for group in _many_groups(left, lookups, on=on):
         plans.append(_join_group(left, on, group, {c: c for c in left.columns}, by_argument="left_by",
-                                 hot_key_share=hot_key_share).plan)
+                                 hot_key_share=hot_key_share, explain=True).plan)
     return tuple(plans)
 
 
@@ -270,26 +289,6 @@ def _many_groups(
     return list(groups.values())
 
 
-def _resolve_on(on: str | None, left_on: str | None, right_on: str | None) -> tuple[str, str]:
-    if on is not None:
-        if left_on is not None or right_on is not None:
-            raise InvalidArgumentError(
-                argument="on", expected="either `on` or `left_on`/`right_on`, not both",
-                found=f"on={on!r}, left_on={left_on!r}, right_on={right_on!r}",
-            )
-        if not isinstance(on, str):
-            raise InvalidArgumentError(argument="on", expected="one column name", found=repr(on))
-        return on, on
-    if left_on is None or right_on is None:
-        raise InvalidArgumentError(
-            argument="on", expected="`on`, or both `left_on` and `right_on`", found=f"left_on={left_on!r}, right_on={right_on!r}"
-        )
-    for arg, value in (("left_on", left_on), ("right_on", right_on)):
-        if not isinstance(value, str):
-            raise InvalidArgumentError(argument=arg, expected="one column name", found=repr(value))
-    return left_on, right_on
-
-
 def _join_group(
     left: DataFrame,
     left_on: str,
@@ -299,10 +298,11 @@ def _join_group(
     by_argument: str,
     hot_key_share: float | None,
     spine: DataFrame | None = None,
-) -> _Pass:
+    explain: bool = False,
+) -> Pass:
     """Validate one group of lookups sharing the spine keys and plan their one pass. ``spine``:
     the original spine when ``left`` is an earlier pass's result (sizes and hot keys are judged
-    on it, so planning never runs the earlier passes)."""
+    on it, so planning never runs the earlier passes); ``explain``: estimate what the run skips."""
     from pyspark.sql import functions as F
 
     for col in [*left.columns, *[c for lookup, _ in group for c in lookup.right.columns]]:
@@ -367,33 +367,8 @@ def _join_group(
         *[F.col(_q(c)).alias(KEY.format(i)) for i, c in enumerate(l_by)], to_number(spine, left_on).alias(TIME)
     )
     choice = choose(left_frame, spine, spine_keys, [lookup.right for lookup, _ in group], l_by, rights,
-                    hot_key_share=hot_key_share, time_kinds=kinds)
-    return _Pass(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, choice.plan, choice.hot_slices)
-
-
-@dataclass(frozen=True)
-class _Pass:
-    """One planned pass: the renamed frames, the plan, and the hot-key slices (or None)."""
-
-    left: DataFrame
-    left_payload: list[str]
-    n_keys: int
-    rights: list[RightSide]
-    plan: AsofPlan
-    hot_slices: DataFrame | None
-
-
-def _execute(p: _Pass) -> DataFrame:
-    if p.plan.strategy == "layout":
-        from engine.temporal._asof_layout import layout_join
-
-        return layout_join(p.left, p.left_payload, p.n_keys, p.rights)
-    if p.plan.strategy == "kernel":
-        from engine.temporal._asof_kernel import kernel_join
-
-        return kernel_join(p.left, p.left_payload, p.n_keys, p.rights, partitions=p.plan.partitions,
-                           hot_slices=p.hot_slices)
-    return sweep(p.left, p.left_payload, p.n_keys, p.rights, hot_slices=p.hot_slices)
+                    hot_key_share=hot_key_share, time_kinds=kinds, explain=explain)
+    return Pass(left_frame, [left_names[c] for c in left.columns], len(l_by), rights, choice.plan, choice.hot_slices)
 
 
 def _q(name: str) -> str:

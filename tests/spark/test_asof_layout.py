@@ -28,6 +28,7 @@ from engine.store.bucketing import BUCKET_COLUMN, BucketFiles
 from engine.store.feature_store import FeatureStore
 from engine.store.feature_view import FeatureLookup
 from engine.temporal import AsofLookup, BucketedSource, asof_join_many, explain_asof_many
+from engine.temporal import _asof_layout as layout
 from engine.temporal._asof_strategy import forced
 from tests.spark.test_asof_properties import _norm, _reference
 from tests.spark.test_temporal_strategies import asof_cases
@@ -86,6 +87,7 @@ def test_layout_sweep_and_pandas_agree(spark, tmp_path_factory, case):
 # one task (the default), one bucket per task without it, and a skewed bucket's spine rows split
 # over several tasks when the advisory partition size is tiny.
 RUNS = [
+    ("whole: every bucket read by each task, no key shuffle", "whole", {}),
     ("layout, merged buckets", "layout", {}),
     ("layout, one bucket per task", "layout", {"spark.sql.adaptive.enabled": "false"}),
     ("layout, split buckets", "layout", {"spark.sql.adaptive.advisoryPartitionSizeInBytes": "64b",
@@ -203,7 +205,7 @@ def test_spark_writes_each_bucket_file_sorted_by_key_and_time(spark, tmp_path, m
         _files_stay_in_their_bucket(spark, group, 3, os.path.join(group.path, day))
 
 
-def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, store):
+def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, store, monkeypatch):
     view = store.create_feature_view(
         "orders_view", spine_time="ts", exist_ok=True,
         lookups=[FeatureLookup("orders", keys={"customer": "cust", "shop": "shop"}, lookback=timedelta(minutes=30), prefix="o_"),
@@ -213,14 +215,22 @@ def test_views_over_laid_out_groups_match_the_kernel_at_every_version(spark, sto
     spine = spine.unionByName(spine.limit(5))  # duplicate spine rows come out once each
 
     def both(**kwargs):
-        got = view.training_data(spine, **kwargs)
+        got = sorted(map(tuple, view.training_data(spine, **kwargs).collect()), key=repr)  # read whole
+        with monkeypatch.context() as m:
+            m.setattr(layout, "WHOLE_ROWS", 0)  # the layout strategy: the spine shuffled by bucket
+            laid = sorted(map(tuple, view.training_data(spine, **kwargs).collect()), key=repr)
         with forced("kernel"):
-            want = view.training_data(spine, **kwargs)
-        return sorted(map(tuple, got.collect()), key=repr), sorted(map(tuple, want.collect()), key=repr)
+            want = sorted(map(tuple, view.training_data(spine, **kwargs).collect()), key=repr)
+        assert laid == got
+        return got, want
 
     orders = store.get_feature_group("orders")
     before = orders.delta_version()
     (plan,) = view.explain(spine)  # both lookups share the spine keys: one pass, no job run
+    assert plan.strategy == "whole" and plan.lookups == 2 and "each task reads them whole" in plan.reason, str(plan)
+    with monkeypatch.context() as m:
+        m.setattr(layout, "WHOLE_ROWS", 0)
+        (plan,) = view.explain(spine)
     assert plan.strategy == "layout" and plan.lookups == 2 and plan.partitions == 4, str(plan)
     assert plan.estimated_right_rows == 2 * orders.read().count()  # both lookups read the whole group
     assert f"orders@v1 at Delta version {before}" in plan.reason
@@ -245,8 +255,39 @@ def test_a_group_without_the_layout_falls_back_in_the_same_view(spark, store):
                  FeatureLookup("plain", prefix="p_")])
     spine = spark.createDataFrame([(f"c{i % 5}", i % 2, _at(i * 3)) for i in range(40)], "customer string, shop int, ts timestamp")
     laid, flat = view.explain(spine)  # two key sets: two passes
-    assert laid.strategy == "layout" and flat.strategy == "kernel", (str(laid), str(flat))
-    got = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
+    assert laid.strategy == "whole" and flat.strategy == "kernel", (str(laid), str(flat))
+    got = view.training_data(spine)  # the whole pass runs first: the columns come back in the view's order
     with forced("sweep"):
-        want = sorted(map(tuple, view.training_data(spine).collect()), key=repr)
-    assert got == want
+        want = view.training_data(spine)
+    assert got.columns == want.columns
+    assert sorted(map(tuple, got.collect()), key=repr) == sorted(map(tuple, want.collect()), key=repr)
+
+
+def test_small_groups_on_several_key_sets_are_read_whole_in_one_python_pass(spark, store, monkeypatch):
+    shops = store.create_feature_group("shops", primary_key="shop", event_time="at", buckets=2, exist_ok=True,
+                                       schema="shop INT, at TIMESTAMP, rating DOUBLE")
+    if not shops.read().count():
+        shops.insert(spark.createDataFrame([(i % 3, _at(i * 5), i / 2) for i in range(20)], shops.schema))
+    view = store.create_feature_view(
+        "three_keys", spine_time="ts", exist_ok=True,  # the flat group first: the whole passes run before it
+        lookups=[FeatureLookup("plain", prefix="p_"),
+                 FeatureLookup("orders", keys={"customer": "customer", "shop": "shop"}, prefix="o_"),
+                 FeatureLookup("shops", lookback=timedelta(minutes=20), prefix="s_")])
+    rows = [(f"c{i % 5}" if i % 11 else None, i % 3 if i % 13 else None, _at(i * 3 if i % 17 else None)) for i in range(60)]
+    spine = spark.createDataFrame(rows, "customer string, shop int, ts timestamp")
+    spine = spine.unionByName(spine.limit(4))  # duplicate spine rows come out once each
+    plans = view.explain(spine)
+    assert [p.strategy for p in plans] == ["kernel", "whole", "whole"], [str(p) for p in plans]
+    got = view.training_data(spine)
+    physical = got._jdf.queryExecution().executedPlan().toString()
+    assert physical.count("MapInArrow") == 1, physical  # both whole passes in one round trip (the kernel: a cogroup)
+    with forced("sweep"):
+        want = view.training_data(spine)
+    assert got.columns == want.columns
+    expected = sorted(map(tuple, want.collect()), key=repr)
+    assert sorted(map(tuple, got.collect()), key=repr) == expected
+    with monkeypatch.context() as m:  # too much to hold together: each small pass read whole on its own
+        m.setattr(layout, "FUSED_ROWS", 0)
+        alone = view.training_data(spine)
+        assert alone._jdf.queryExecution().executedPlan().toString().count("MapInArrow") == 2
+        assert alone.columns == want.columns and sorted(map(tuple, alone.collect()), key=repr) == expected
