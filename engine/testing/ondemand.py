@@ -15,3 +15,8 @@ def minutes_between(later: datetime | None, earlier: datetime | None) -> float |
     if later is None or earlier is None:
         return None
     return (later - earlier).total_seconds() / 60.0
+
+
+def as_text(value: object) -> str | None:
+    """``value`` as the function receives it: ``repr`` (e.g. to check how Spark hands it over)."""
+    return None if value is None else repr(value)

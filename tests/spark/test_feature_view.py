@@ -15,7 +15,7 @@ from engine.store.feature_store import FeatureStore
 from engine.store.feature_view import FeatureLookup, OnDemandFeature, create_feature_view, get_feature_view
 from engine.store.training_dataset import RandomSplit, TimeSplit, create_training_dataset, get_training_dataset
 from engine.temporal.ranges import TimeRange
-from engine.testing.ondemand import hour_of_day, minutes_between
+from engine.testing.ondemand import as_text, hour_of_day, minutes_between
 
 UTC = timezone.utc
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
@@ -95,6 +95,16 @@ def test_training_data_is_point_in_time_correct(spark, store):
     for r in rows.values():
         for t in (r.w_obs_time, r.c_as_of):
             assert t is None or t <= r.sched
+
+
+def test_a_timestamp_reaches_an_on_demand_function_as_a_naive_utc_datetime(spark, store):
+    view = create_feature_view(store, "handover", spine_time="sched", labels=["delayed"],
+                               lookups=[FeatureLookup("weather", lookback=timedelta(hours=3), prefix="w_")],
+                               on_demand=[OnDemandFeature("seen", as_text, ["sched"], "string"),
+                                          OnDemandFeature("seen_obs", as_text, ["w_obs_time"], "string")])
+    rows = view.training_data(spine(spark, [(1, "EWR", "UA", h(2.5), 1), (2, "EWR", "UA", None, 0)])).collect()
+    seen = {r.flight_id: (r.seen, r.seen_obs) for r in rows}
+    assert seen == {1: ("datetime.datetime(2013, 1, 1, 2, 30)", "datetime.datetime(2013, 1, 1, 2, 0)"), 2: (None, None)}
 
 
 def test_view_is_registered_and_reloaded(spark, store):
