@@ -46,7 +46,7 @@ BATCH_ROWS = 65_536
 WHOLE_ROWS = 1_000_000
 """A pass whose laid-out right tables hold at most this many rows together reads them whole in
 every task (strategy ``whole``) instead of shuffling the spine by bucket. 0: never."""
-FUSED_ROWS = 4 * WHOLE_ROWS
+FUSED_ROWS = 2 * WHOLE_ROWS
 """The passes of one query read whole together hold at most this many rows (a Python worker
 holds them for the query's tasks); further small passes take the layout strategy."""
 _WHOLE_CACHE: dict[tuple[str, tuple[str, ...]], Any] = {}  # per Python worker: the latest queries' tables
