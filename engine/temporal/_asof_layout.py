@@ -186,8 +186,7 @@ def whole_join(left: DataFrame, passes: Sequence[tuple[Sequence[str], str, Seque
         columns, names = list(table.columns), list(table.column_names)
         for p, (by, on, reads, readers) in enumerate(plans):
             keys = [KEY.format(i) for i in range(len(by))]
-            spine = pa.Table.from_arrays([*[table.column(c) for c in by],
-                                          table.column(on).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())],
+            spine = pa.Table.from_arrays([*[table.column(c) for c in by], _micros(table.column(on))],
                                          names=[*keys, TIME])
             found = _bucket_result(spine, 0, keys, [], reads, readers, tag=f"{p}_")
             columns += found.columns
@@ -274,8 +273,8 @@ def _right_table(raw: Any, read: _SideRead, left: Any, keys: list[str]) -> Any:
     arrays, names = [], []
     for src, name in read.pairs:
         column = raw.column(src)
-        if name == TIME:  # the event time as microseconds since the epoch (Spark's unix_micros)
-            column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        if name == TIME:
+            column = _micros(column)
         elif name in keys:
             column = column.cast(left.schema.field(name).type)
         else:
@@ -283,6 +282,13 @@ def _right_table(raw: Any, read: _SideRead, left: Any, keys: list[str]) -> Any:
         arrays.append(column)
         names.append(name)
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _micros(column: Any) -> Any:
+    """A time column as microseconds since the epoch (Spark's ``unix_micros``), as int64."""
+    import pyarrow as pa
+
+    return column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
 
 
 def _q(name: str) -> str:

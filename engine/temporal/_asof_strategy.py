@@ -251,9 +251,7 @@ class Pass:
 def execute(p: Pass) -> DataFrame:
     """The planned pass's result: the spine's payload, then every lookup's payload."""
     if p.plan.strategy == "layout":
-        from engine.temporal._asof_layout import layout_join
-
-        return layout_join(p.left, p.left_payload, p.n_keys, p.rights)
+        return _asof_layout.layout_join(p.left, p.left_payload, p.n_keys, p.rights)
     if p.plan.strategy == "kernel":
         from engine.temporal._asof_kernel import kernel_join
 
@@ -262,11 +260,9 @@ def execute(p: Pass) -> DataFrame:
     if p.plan.strategy == "whole":  # alone, not among the passes read whole together: as partitioned
         from pyspark.sql import functions as F
 
-        from engine.temporal._asof_layout import whole_join
-
         keys = [KEY.format(i) for i in range(p.n_keys)]
         out = [*p.left_payload, *[c for side in p.rights for c in side.payload]]
-        return whole_join(p.left, [(keys, TIME, p.rights)]).select(*[F.col(_q(c)) for c in out])
+        return _asof_layout.whole_join(p.left, [(keys, TIME, p.rights)]).select(*[F.col(_q(c)) for c in out])
     return sweep(p.left, p.left_payload, p.n_keys, p.rights, hot_slices=p.hot_slices)
 
 

@@ -225,9 +225,7 @@ def asof_join_many(
     whole = [(g, p) for g, p in planned if p.plan.strategy == "whole"]
     result = left
     if whole:  # every pass over small laid-out tables in one task pass, the spine spread over the cores once
-        from engine.temporal._asof_layout import whole_join
-
-        result = whole_join(left.hint("rebalance"), [(list(g[0][0].left_by or []), on, p.rights) for g, p in whole])
+        result = _asof_layout.whole_join(left.hint("rebalance"), [(list(g[0][0].left_by or []), on, p.rights) for g, p in whole])
     for group in [g for g in groups if not any(g is w for w, _ in whole)]:
         result = execute(_join_group(
             result, on, group, {c: c for c in result.columns}, by_argument="left_by", hot_key_share=hot_key_share,
