@@ -1,6 +1,6 @@
 """Distribution drift of features (and the prediction) between a reference DataFrame (the
-training rows) and a current one (a scored batch), computed on Spark in two queries, whatever
-the number of columns.
+training rows) and a current one (a scored batch), computed in two queries, whatever the number
+of columns.
 
 Query 1 is one ``groupBy(side).agg`` over the union of both sides: rows, non-NULL counts and, for
 every numeric column, ``percentile_approx`` at a fine grid of probabilities (``1/ks_grid``
@@ -11,6 +11,13 @@ categories so that only the top ``max_categories`` per column are collected). On
 histograms reach the driver, whatever the data size. Each input is read twice: persist an
 expensive input first. (With adaptive query execution Spark reports each shuffle's map stage as
 a job of its own: 2 jobs for query 1, 3 for query 2.)
+
+**Small inputs** -- both sides together at most
+:data:`~engine.monitoring._drift_local.LOCAL_CELLS` (20M) values -- are collected once (a
+``limit`` query: each input read once) and both queries are answered on the driver with numpy
+(:mod:`engine.monitoring._drift_local`), with the same definitions except that the quantiles are
+exact: ``percentile_approx``'s rank ``ceil(p * n)`` without its rank error (at most ``n /
+quantile_accuracy``), so the figures no longer depend on how the rows are partitioned.
 
 The statistics, per column (NULLs -- and NaN for floating columns -- are counted apart, in the
 NULL shares, and left out of the distributions):
@@ -57,6 +64,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from engine.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+from engine.monitoring import _drift_local
 from engine.monitoring.config import MonitoringConfig, Thresholds, load_monitoring_config, monitoring_config
 from engine.monitoring.metrics import (
     OTHER,
@@ -131,13 +139,17 @@ def compute_drift(
     both = _project(reference, 0, kinds).unionByName(_project(current, 1, kinds))
     numeric = [i for i, (name, _) in enumerate(columns) if kinds[name][0] == "numeric"]
 
-    # Query 1: rows, non-NULL counts and quantiles of every column, per side.
-    exprs = [F.count(F.lit(1)).alias("rows")]
-    exprs += [F.count(F.col(f"c{i}")).alias(f"n{i}") for i in range(len(columns))]
-    exprs += [
-        F.percentile_approx(F.col(f"c{i}"), probabilities, config.quantile_accuracy).alias(f"q{i}") for i in numeric
-    ]
-    sides = {int(row["side"]): row for row in both.groupBy("side").agg(*exprs).collect()}
+    local = _drift_local.collect(both, len(columns))  # small inputs: one collect, numpy on the driver
+    if local is not None:
+        sides = _drift_local.summaries(local, len(columns), numeric, probabilities)
+    else:  # Query 1: rows, non-NULL counts and quantiles of every column, per side.
+        grid_column = F.array(*[F.lit(p) for p in probabilities])  # built once: ~100 py4j calls each
+        exprs = [F.count(F.lit(1)).alias("rows")]
+        exprs += [F.count(F.col(f"c{i}")).alias(f"n{i}") for i in range(len(columns))]
+        exprs += [
+            F.percentile_approx(F.col(f"c{i}"), grid_column, config.quantile_accuracy).alias(f"q{i}") for i in numeric
+        ]
+        sides = {int(row["side"]): row for row in both.groupBy("side").agg(*exprs).collect()}
     for side, argument in ((0, "reference"), (1, "current")):
         if side not in sides:
             raise InvalidArgumentError(
@@ -157,7 +169,11 @@ def compute_drift(
             psi_edges[i] = sorted({float(ref_q[p]) for p in psi_positions if math.isfinite(ref_q[p])})
 
     # Query 2: per column and bucket, the row count of each side.
-    counts = _bucket_counts(both, columns, kinds, grid, config.max_categories, rows) if grid or len(numeric) < len(columns) else {}
+    counts: dict[int, dict[str, tuple[int, int]]] = {}
+    if local is not None:
+        counts = _drift_local.bucket_counts(local, columns, kinds, grid, config.max_categories, rows)
+    elif grid or len(numeric) < len(columns):
+        counts = _bucket_counts(both, columns, kinds, grid, config.max_categories, rows)
 
     results = []
     for i, (name, argument) in enumerate(columns):

@@ -24,6 +24,7 @@ from engine.monitoring import (
     DriftResult,
     MonitoringConfig,
     Thresholds,
+    _drift_local,
     compute_drift,
     drift_report,
     load_monitoring_config,
@@ -91,11 +92,9 @@ def spark_frames(spark: Any, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
     return {side: spark.createDataFrame(frame, SCHEMA) for side, frame in frames.items()}
 
 
-@pytest.fixture(scope="module")
-def shifted(spark: Any, spark_frames: dict[str, Any]) -> dict[str, Any]:
+def _drift_with_jobs(spark: Any, spark_frames: dict[str, Any], group: str) -> dict[str, Any]:
     """The shared drift computation, with the Spark jobs it ran (a job group of its own)."""
     sc = spark.sparkContext
-    group = "test-monitoring-drift"
     sc.setJobGroup(group, "compute_drift under test")
     try:
         result = compute_drift(
@@ -104,6 +103,20 @@ def shifted(spark: Any, spark_frames: dict[str, Any]) -> dict[str, Any]:
     finally:
         sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
     return {"result": result, "jobs": sorted(sc.statusTracker().getJobIdsForGroup(group))}
+
+
+@pytest.fixture(scope="module")
+def shifted(spark: Any, spark_frames: dict[str, Any]) -> dict[str, Any]:
+    """The shared drift computation: small sides, computed on the driver from one collect."""
+    return _drift_with_jobs(spark, spark_frames, "test-monitoring-drift")
+
+
+@pytest.fixture(scope="module")
+def shifted_on_spark(spark: Any, spark_frames: dict[str, Any]) -> dict[str, Any]:
+    """The same computation by the two Spark queries (the path of inputs above LOCAL_CELLS)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_drift_local, "LOCAL_CELLS", 0)
+        return _drift_with_jobs(spark, spark_frames, "test-monitoring-drift-on-spark")
 
 
 @pytest.fixture(scope="module")
@@ -186,12 +199,35 @@ def test_kinds_counts_and_flags(shifted: dict[str, Any]) -> None:
     assert set(result.flagged) == {"shift", "ties", "small_int", "nulls", "region", "score"}
 
 
-def test_two_spark_jobs_per_computation(shifted: dict[str, Any]) -> None:
+def test_two_spark_jobs_per_computation(shifted: dict[str, Any], shifted_on_spark: dict[str, Any]) -> None:
     # Two actions, whatever the number of columns: (1) quantiles and counts per side, (2) bucket
     # counts of every column. Adaptive query execution runs each shuffle's map stage as a job of
     # its own: 1 shuffle in (1); 2 in (2) (the groupBy, and the window ranking categories).
-    jobs = shifted["jobs"]
+    jobs = shifted_on_spark["jobs"]
     assert 2 <= len(jobs) <= 5 < len(FEATURES), jobs
+    # small sides: one collect (a limit: its local limit, then the global one)
+    assert 1 <= len(shifted["jobs"]) <= 2, shifted["jobs"]
+
+
+def test_small_sides_on_the_driver_equal_the_spark_queries(shifted: dict[str, Any], shifted_on_spark: dict[str, Any]) -> None:
+    # percentile_approx (accuracy 10,000) is exact below 10,000 rows: both paths agree to the bit
+    local, on_spark = shifted["result"], shifted_on_spark["result"]
+    assert [f.feature for f in local.features] == [f.feature for f in on_spark.features]
+    for a, b in zip(local.features, on_spark.features, strict=True):
+        assert a == b, (a.feature, a, b)
+    assert local.flagged == on_spark.flagged
+
+
+def test_only_inputs_within_the_cell_limit_are_collected(spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    both = spark.range(0, 50).selectExpr("CAST(id % 2 AS INT) AS side", "CAST(id AS DOUBLE) AS c0")
+    monkeypatch.setattr(_drift_local, "LOCAL_CELLS", 49)  # 49 rows of one column
+    assert _drift_local.collect(both, 1) is None
+    monkeypatch.setattr(_drift_local, "LOCAL_CELLS", 100)  # 50 rows of two columns
+    assert _drift_local.collect(both, 2).num_rows == 50
+    # ranks as percentile_approx computes them: ceil(p * n), at least 1
+    ordered = np.arange(1.0, 11.0)
+    assert _drift_local._quantiles(ordered, [0.0, 0.1, 0.25, 0.5, 0.99, 1.0]) == [1.0, 1.0, 3.0, 5.0, 10.0, 10.0]
+    assert _drift_local._quantiles(np.array([]), [0.5]) is None
 
 
 def test_numeric_psi_matches_numpy_on_the_same_bins(shifted: dict[str, Any], frames: dict[str, pd.DataFrame]) -> None:
