@@ -19,14 +19,15 @@ Checking needs no Spark, hyperopt or MLflow: it runs before anything starts.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.errors import ConfigError
 
-__all__ = ["DISTRIBUTIONS", "ParamSpace", "check_param_space", "fmin_kwargs", "to_hyperopt"]
+__all__ = ["DISTRIBUTIONS", "ParamSpace", "check_param_space", "fmin_kwargs", "quick_polling", "to_hyperopt"]
 
 Distribution = Literal["uniform", "loguniform", "quniform", "qloguniform", "choice"]
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "loguniform", "quniform", "qloguniform", "choice")
@@ -127,3 +128,52 @@ def fmin_kwargs(config: Any, trial_log: Any) -> dict[str, Any]:
         "verbose": True,  # hyperopt reports progress only when verbose
         "return_argmin": False,
     }
+
+
+POLL_SECONDS = 0.2  # how often hyperopt looks for finished trials and dispatches queued ones
+
+
+class _CappedSleep:
+    """The ``time`` module with ``sleep`` capped at ``cap`` seconds (see :func:`quick_polling`)."""
+
+    def __init__(self, cap: float) -> None:
+        import time
+
+        self._time, self.cap = time, cap
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._time, name)
+
+    def delay(self, seconds: float) -> float:
+        return min(seconds, self.cap)
+
+    def sleep(self, seconds: float) -> None:
+        self._time.sleep(self.delay(seconds))
+
+
+@contextlib.contextmanager
+def quick_polling(seconds: float = POLL_SECONDS) -> Iterator[None]:
+    """Let ``SparkTrials`` hand over finished trials every ``seconds`` instead of every second.
+
+    Between one trial's end and the next trial's start hyperopt 0.3.0 sleeps twice: its
+    ``FMinIter`` polls for finished trials every ``poll_interval_secs`` = 1 s (not settable through
+    ``fmin``), and ``SparkTrials``' dispatcher thread looks for queued trials every second (fixed).
+    The demo's 8 trials, 2 at a time, lost ~1-2 s per hand-over (search 40.2 s -> 33.6 s with the
+    same trials and results). While the block runs, those two modules see a ``time`` whose
+    ``sleep`` is capped; anything else is unchanged, and nothing is patched if hyperopt no longer
+    uses ``time`` that way. Which trials run, and their results, do not depend on the timing
+    (``max_queue_len`` is 1: one suggestion per draw, in order).
+    """
+    import importlib
+    import time
+
+    modules = [importlib.import_module(f"hyperopt.{name}") for name in ("fmin", "spark")]  # `hyperopt.fmin`: a function
+    capped = _CappedSleep(seconds)
+    patched = [m for m in modules if getattr(m, "time", None) is time]
+    for module in patched:
+        module.time = capped  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.time = time  # type: ignore[attr-defined]

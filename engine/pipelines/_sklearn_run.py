@@ -8,6 +8,7 @@ the trial-level parallelism; the log says which of the two ran.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,7 @@ class SklearnRun:
         from hyperopt.exceptions import AllTrialsFailed
 
         from engine.pipelines._models import sklearn_trial
-        from engine.pipelines._search_space import fmin_kwargs
+        from engine.pipelines._search_space import fmin_kwargs, quick_polling
 
         config = self.config
         arrays = (self.x_train, self.y_train, self.x_val, self.y_val)
@@ -115,7 +116,8 @@ class SklearnRun:
             log.info("hyperopt: %d trials, %d at a time on Spark executors (SparkTrials)", config.max_evals,
                      config.parallelism)
         try:
-            fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
+            with contextlib.nullcontext() if self.on_driver else quick_polling():
+                fmin(objective, trials=trials, **fmin_kwargs(config, trial_log))
         except AllTrialsFailed:
             pass  # reported by the caller with the trials' errors
         finally:

@@ -97,3 +97,22 @@ def test_a_trial_model_that_cannot_travel_is_refitted_not_an_error() -> None:
     assert _models.unpickled_model(_models.fitted_model([1, 2])) == [1, 2]
     big = b"x" * (_models.MAX_FITTED_BYTES + 1)
     assert _models.fitted_model(big) is None  # over the size limit: refitted on the driver
+
+
+def test_quick_polling_caps_hyperopts_sleeps_only_inside_the_block() -> None:
+    import importlib
+    import time
+
+    from engine.pipelines._search_space import quick_polling
+
+    fmin, spark = (importlib.import_module(f"hyperopt.{name}") for name in ("fmin", "spark"))
+    assert fmin.time is time and spark.time is time  # what the cap relies on
+    with quick_polling(0.2):
+        for module in (fmin, spark):
+            assert module.time is not time
+            assert module.time.delay(1.0) == 0.2 and module.time.delay(0.05) == 0.05
+            assert module.time.monotonic is time.monotonic  # everything else is the time module's
+    assert fmin.time is time and spark.time is time
+    with pytest.raises(RuntimeError), quick_polling(0.2):
+        raise RuntimeError("a failing search")
+    assert fmin.time is time and spark.time is time  # restored after an error too
