@@ -168,7 +168,8 @@ def _strategy_plan(p: PlanInput) -> DataFrame:
     log.debug("window_aggregates strategy: %s%s", strategy, f" ({blocker})" if blocker else "")
     if strategy == "sweep":
         return build_plan(p)
-    rows = [estimated_rows(df) for df in (p.events, p.spine) if df is not None]
+    # only decides beyond shuffle partitions x 4M rows: the analyzed plans' estimate (free) does
+    rows = [estimated_rows(df, optimized=False) for df in (p.events, p.spine) if df is not None]
     total = None if any(r is None for r in rows) else sum(r or 0 for r in rows)
     configured = int(p.events.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
     return kernel_plan(p, partitions=partitions_for(total, configured))
