@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 __all__ = ["ATTEMPTS", "Commit", "append", "attempts", "check_writable", "commit_info", "discard", "next_commit", "publish", "upsert",
-           "write_file"]
+           "upsert_arrow", "write_file"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,19 @@ def upsert(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], sc
     """Insert ``rows``, replacing stored rows with equal ``keys`` (NULL-safe), in one commit;
     return its version, or None if Spark must write them. ``rows`` hold each key once."""
     return _commit(spark, path, rows, schema, keys=list(keys))
+
+
+def upsert_arrow(spark: SparkSession, path: str, table: Any, schema: StructType, keys: Sequence[str]) -> int | None:
+    """:func:`upsert` for rows already in a pyarrow ``table`` of ``schema`` (e.g. a DataFrame's
+    ``toArrow()``): cast to the Arrow types of ``schema`` (instants stay UTC microseconds, no
+    Python datetimes on the way); None if Spark must write them."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    root = _local_delta.local_root(path)
+    if root is None or not table.num_rows:
+        return None
+    return attempts(spark, path, lambda: table.cast(to_arrow_schema(schema, timezone="UTC")),
+                    lambda batch: _attempt(root, batch, schema, list(keys)))
 
 
 def _commit(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], schema: StructType, *,

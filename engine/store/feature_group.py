@@ -41,9 +41,10 @@ from engine.errors import InvalidArgumentError, ValidationFailedError
 from engine.store import _group_commits, _local_group_write, delta
 from engine.store._beside import beside
 from engine.store._key_check import check_keys, resolve_ties
+from engine.store._owned_tables import upsert_frame
 from engine.store.bucketing import BUCKET_COLUMN, bucketed_source, layout_of, with_bucket
 from engine.store.names import check_names
-from engine.store.registry import Commit, Entity, Node, as_utc, ensure_table
+from engine.store.registry import Commit, Entity, Node, as_utc
 from engine.store.statistics import ColumnStatistics, compute_statistics, statistics_of_rows
 from engine.temporal.ranges import TimeRange
 
@@ -349,9 +350,7 @@ class FeatureGroup:
 
     def _quarantine(self, quarantined: DataFrame, report: Any) -> None:
         """Upsert the refused rows of a committed batch on (key, event time): a re-run writes them once."""
-        spark = self.store.spark
-        ensure_table(spark, self.quarantine_path, quarantined.schema)
-        delta.upsert(spark, self.quarantine_path, quarantined, keys=self.keys)
+        upsert_frame(self.store.spark, self.quarantine_path, quarantined, keys=self.keys, rows=report.quarantined_rows)
         log.warning("%s: %d row(s) quarantined in %s", self._target, report.quarantined_rows, self.quarantine_path)
 
     def _store_report(self, report: Any, target_version: int) -> None:

@@ -74,3 +74,26 @@ def test_quarantine_policy_sets_failing_rows_aside(spark, tmp_path):
     assert [(r["origin"], r["temp"], r["_failed_expectations"]) for r in quarantined] == [("LGA", 999.0, [TEMP_RANGE.label])]
     [report] = group.validation_reports().collect()
     assert (report["success"], report["quarantined_rows"], report["target_version"]) == (False, 1, commit.delta_version)
+
+
+@pytest.mark.parametrize("local_rows", [10_000, 0], ids=["engine-commit", "spark-merge"])
+def test_quarantined_rows_are_upserted_once_with_exact_instants(spark, tmp_path, monkeypatch, local_rows):
+    from engine.store import _owned_tables
+
+    monkeypatch.setattr(_owned_tables, "LOCAL_UPSERT_ROWS", local_rows)  # 0: always the Spark MERGE
+    store = FeatureStore(spark, tmp_path / "store")
+    group = store.create_feature_group(
+        "weather", primary_key="origin", event_time="ts", schema=SCHEMA, statistics=False,
+        expectations=ExpectationSuite("weather", (TEMP_RANGE,), policy="quarantine"))
+    odd = datetime(2013, 1, 1, 1, 2, 3, 456789, tzinfo=UTC)  # microseconds survive the trip
+    batch = [("JFK", at(1), 30.0), ("LGA", odd, 999.0), ("EWR", at(2), -99.0)]
+    for _ in range(2):  # the same batch twice: its refused rows are stored once
+        group.insert(spark.createDataFrame(batch, SCHEMA))
+    group.insert(spark.createDataFrame([("LGA", odd, 555.0)], SCHEMA))  # the same key refused again: replaced
+    got = sorted((r["origin"], r["ts"].replace(tzinfo=UTC) if r["ts"].tzinfo is None else r["ts"], r["temp"],
+                  r["_failed_expectations"]) for r in group.quarantine().collect())
+    assert got == [("EWR", at(2), -99.0, [TEMP_RANGE.label]), ("LGA", odd, 555.0, [TEMP_RANGE.label])]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{group.quarantine_path}`").collect()
+    engines = [h["engineInfo"] or "" for h in sorted(history, key=lambda h: h["version"]) if h["operation"] != "CREATE TABLE"]
+    assert len(engines) == 3
+    assert all(e.startswith("feature-factory/") == bool(local_rows) for e in engines), engines
