@@ -29,19 +29,13 @@ def main() -> None:
 
     from pyspark import StorageLevel
 
-    from benchmarks.machine import git_commit, machine_info
+    from benchmarks.machine import git_commit, machine_info, open_repository_store
     from engine.monitoring import _drift_local, compute_drift, monitoring_config
     from engine.pipelines.inference import predict, resolve_model
-    from engine.repository import load_repository
     from engine.repository.run_models import training_dataset
-    from engine.session import build_spark
     from engine.store import delta
-    from engine.store.layout import StoreLayout
 
-    repo = load_repository(args.repo)
-    spark = build_spark("local", {"spark.sql.warehouse.dir": StoreLayout.of(repo.store_root).spark_warehouse})
-    spark.sparkContext.setLogLevel("ERROR")
-    fs = repo.open_store(spark)
+    repo, spark, fs = open_repository_store(args.repo)
     repo.activate()
     spec = repo.get("monitoring", args.monitoring)
     scoring = repo.get("scoring", spec.scoring)

@@ -64,3 +64,16 @@ def file_entry(store: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
     entries.append(entry)
     store.write_text(json.dumps(entries, indent=1, default=str) + "\n")
     return entries
+
+
+def open_repository_store(folder: str) -> tuple[Any, Any, Any]:
+    """``(repository, spark, feature store)`` of a repository whose store a run has filled (the
+    local profile, Spark's SQL warehouse in the store, Spark's own logging quiet)."""
+    from engine.repository import load_repository
+    from engine.session import build_spark
+    from engine.store.layout import StoreLayout
+
+    repo = load_repository(folder)
+    spark = build_spark("local", {"spark.sql.warehouse.dir": StoreLayout.of(repo.store_root).spark_warehouse})
+    spark.sparkContext.setLogLevel("ERROR")
+    return repo, spark, repo.open_store(spark)

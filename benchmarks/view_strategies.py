@@ -29,17 +29,11 @@ def main() -> None:
 
     from pyspark.sql import functions as F
 
-    from benchmarks.machine import git_commit, machine_info
-    from engine.repository import load_repository
-    from engine.session import build_spark
+    from benchmarks.machine import git_commit, machine_info, open_repository_store
     from engine.store import delta
-    from engine.store.layout import StoreLayout
     from engine.temporal import _asof_layout
 
-    repo = load_repository(args.repo)
-    spark = build_spark("local", {"spark.sql.warehouse.dir": StoreLayout.of(repo.store_root).spark_warehouse})
-    spark.sparkContext.setLogLevel("ERROR")
-    fs = repo.open_store(spark)
+    repo, spark, fs = open_repository_store(args.repo)
     view = fs.get_feature_view(args.view)
     spine = delta.read(spark, repo.table_path(args.spine, fs))
     last = spine.agg(F.max(view.spine_time)).first()[0]
