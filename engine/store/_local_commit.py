@@ -83,16 +83,18 @@ def upsert(spark: SparkSession, path: str, rows: Sequence[Mapping[str, Any]], sc
     return _commit(spark, path, rows, schema, keys=list(keys))
 
 
-def upsert_arrow(spark: SparkSession, path: str, table: Any, schema: StructType, keys: Sequence[str]) -> int | None:
-    """:func:`upsert` for rows already in a pyarrow ``table`` of ``schema`` (e.g. a DataFrame's
-    ``toArrow()``): cast to the Arrow types of ``schema`` (instants stay UTC microseconds, no
-    Python datetimes on the way); None if Spark must write them."""
+def upsert_arrow(spark: SparkSession, path: str, arrow: Callable[[], Any], schema: StructType,
+                 keys: Sequence[str]) -> int | None:
+    """:func:`upsert` for rows that come as a pyarrow table of ``schema`` from ``arrow()`` (e.g. a
+    DataFrame's ``toArrow``, called only where this writer can commit: a local path), cast to the
+    Arrow types of ``schema`` (instants stay UTC microseconds, no Python datetimes on the way);
+    None if Spark must write them. The table holds at least one row."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
     root = _local_delta.local_root(path)
-    if root is None or not table.num_rows:
+    if root is None:
         return None
-    return attempts(spark, path, lambda: table.cast(to_arrow_schema(schema, timezone="UTC")),
+    return attempts(spark, path, lambda: arrow().cast(to_arrow_schema(schema, timezone="UTC")),
                     lambda batch: _attempt(root, batch, schema, list(keys)))
 
 

@@ -79,8 +79,8 @@ def upsert_frame(spark: SparkSession, path: str, frame: DataFrame, *, keys: Sequ
     from engine.remote import is_remote
 
     ensure_table(spark, path, frame.schema)
-    local = rows <= LOCAL_UPSERT_ROWS and not is_remote(spark) and _local_delta.local_root(path) is not None
-    if local and _local_commit.upsert_arrow(spark, path, frame.toArrow(), frame.schema, keys) is not None:
+    local = 0 < rows <= LOCAL_UPSERT_ROWS and not is_remote(spark)
+    if local and _local_commit.upsert_arrow(spark, path, frame.toArrow, frame.schema, keys) is not None:
         return
     delta.upsert(spark, path, frame, keys=keys)
 
