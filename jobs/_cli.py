@@ -53,6 +53,18 @@ def parser(description: str, *, time_range: bool = False) -> argparse.ArgumentPa
     return p
 
 
+def parallel_option(p: argparse.ArgumentParser) -> None:
+    from engine.repository.schedule import WORKERS
+
+    def count(value: str) -> int:
+        if not value.isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {value!r}")
+        return int(value)
+
+    p.add_argument("--parallel", type=count, default=WORKERS, metavar="N",
+                   help=f"pipelines backfilled at once, each after those it reads from (default {WORKERS})")
+
+
 def instant(value: str | None, name: str) -> datetime | None:
     return None if value is None else parse_instant(value, key=name, source=f"--{name}")
 

@@ -2,7 +2,8 @@
 
 1. ingest every source that has a loader and no table yet;
 2. ``apply`` (registers exactly what ``plan`` shows);
-3. backfill every pipeline over its declared ``backfill`` range;
+3. backfill every pipeline over its declared ``backfill`` range, up to ``workers`` pipelines at a
+   time, each after the pipelines whose groups it reads (:mod:`engine.repository.schedule`);
 4. for every training config: build its training dataset, tune, train and register;
 5. run every scoring job, then every monitoring job.
 
@@ -18,33 +19,46 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.repository.loader import Repository
+from engine.repository.loader import REPO_FILE, Repository
 from engine.repository.planning import apply, plan
 from engine.repository.run_features import backfill, ingest, ingest_order
 from engine.repository.run_models import build_training_data, monitor, score, train
+from engine.repository.schedule import WORKERS
 
 if TYPE_CHECKING:
     from engine.store.feature_store import FeatureStore
 
-__all__ = ["run_all"]
+__all__ = ["pipeline_dependencies", "run_all"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def pipeline_dependencies(repo: Repository, names: list[str] | None = None) -> dict[str, list[str]]:
+    """The pipelines (of ``names``, default all) each of them runs after (see :mod:`engine.repository.schedule`);
+    a cycle is a ConfigError."""
+    from engine.repository.schedule import dependencies
+
+    chosen = list(repo.pipelines) if names is None else names
+    return dependencies({p: (repo.pipelines[p].output, [str(getattr(i, "source", i)) for i in repo.pipelines[p].inputs.values()])
+                         for p in chosen}, source=str(repo.folder / REPO_FILE))
+
+
 def run_all(fs: FeatureStore, repo: Repository, *, scored_at: datetime,
-            training_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            training_overrides: Mapping[str, Any] | None = None, workers: int = WORKERS) -> dict[str, Any]:
     """Run the repository end to end on ``fs`` and return the summary (see the module docs)."""
     from engine.repository.profile import Profiler
+    from engine.repository.schedule import run_ordered
 
     began = time.monotonic()
+    after = pipeline_dependencies(repo)  # a cycle fails before anything runs
     profiler = Profiler(fs.spark, fs.root)
-    stages = (["ingest"] if ingest_order(repo) else []) + ["apply"] + [f"backfill {p}" for p in repo.pipelines] \
+    stages = (["ingest"] if ingest_order(repo) else []) + ["apply"] + (["backfill"] if repo.pipelines else []) \
         + [f"{s} {t}" for t in repo.training for s in ("training data", "train")] \
         + [f"score {s}" for s in repo.scoring] + [f"monitor {m}" for m in repo.monitoring]
 
     def stage(name: str, fn: Callable[[], T]) -> T:
-        index = len(profiler.stages) + 1
+        index = stages.index(name) + 1
         log.info("stage %d/%d: %s ...", index, len(stages), name)
         with profiler.stage(name):
             result = fn()
@@ -59,8 +73,16 @@ def run_all(fs: FeatureStore, repo: Repository, *, scored_at: datetime,
     applied = stage("apply", lambda: apply(fs, repo))
     summary["applied"] = [str(c).splitlines()[0] for c in applied.changed]
     current = plan(fs, repo)
-    summary["backfill"] = {p: stage(f"backfill {p}", lambda p=p: backfill(fs, repo, p, current=current))
-                           for p in repo.pipelines}
+
+    def backfill_one(p: str) -> dict[str, Any]:
+        with profiler.stage(f"backfill {p}", within="backfill"):
+            result = backfill(fs, repo, p, current=current)
+        done = profiler.stages[f"backfill {p}"]
+        log.info("backfill %s done in %.1fs (%s Spark jobs)", p, done["seconds"], done["spark_jobs"])
+        return result
+
+    summary["backfill"] = stage("backfill", lambda: run_ordered(after, backfill_one, workers=workers)) \
+        if repo.pipelines else {}
     summary["training"] = {}
     for name in repo.training:
         dataset = stage(f"training data {name}", lambda name=name: build_training_data(fs, repo, name))

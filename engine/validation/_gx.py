@@ -4,10 +4,13 @@ costs several seconds, so it happens on first use, once per process).
 GE runs on its own Spark execution engine, on the caller's DataFrame:
 ``get_context(mode="ephemeral")`` -> ``data_sources.add_spark(persist=False)`` -> a DataFrame asset
 -> a whole-DataFrame batch definition -> ``batch.validate(suite, result_format=...)``. The context,
-data source, asset and batch definition are built once per SparkSession and reused (~0.1 s to
-build); a lock serialises runs, GE contexts are not thread-safe. GE's progress bars are switched
-off through the context's own ``progress_bars`` setting, GE's warnings are silenced only around
-its calls, and no logging configuration is touched.
+data source, asset and batch definition are built once per SparkSession and thread and reused
+(~0.1 s to build): a GE context is not thread-safe, so threads validating at the same time (pipelines
+backfilled side by side) each use their own, and their Spark jobs run side by side instead of one
+validation waiting for another. Building a context is serialised (GE's import and its global project
+context). GE's progress bars are switched off through the context's own ``progress_bars`` setting,
+GE's warnings are silenced only while some GE call runs (in any thread), and no logging
+configuration is touched.
 
 ``persist=False``: GE's default would ``persist()`` the caller's DataFrame and never unpersist it.
 Each GE run is several Spark jobs over the DataFrame, so callers with an expensive upstream plan
@@ -33,8 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_LOCK = threading.RLock()
-_CACHE: tuple[Any, Any] | None = None  # (SparkSession, GE batch definition)
+_SETUP = threading.RLock()  # building a context (and the first import of GE)
+_LOCAL = threading.local()  # .cache: (SparkSession, GE batch definition) of this thread
+_QUIET = threading.Lock()
+_quiet_state: list[Any] = [0, None]  # GE calls running now (all threads), the warnings guard they share
 INDEX_META_KEY = "engine_index"  # put into each GE expectation's meta to match results to the suite
 
 # Map expectations whose verdict on a row depends on the other rows of the batch: removing rows
@@ -147,7 +152,7 @@ def run(df: DataFrame, suite: ExpectationSuite, *, result_format: dict[str, Any]
     import great_expectations as gx
 
     expectations = [build(e, index=i, source=f"suite {suite.name}") for i, e in enumerate(suite.expectations)]
-    with _LOCK, _quiet():
+    with _quiet():
         batch = _batch_definition(df.sparkSession).get_batch(batch_parameters={"dataframe": df})
         gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
         result = batch.validate(gx_suite, result_format=result_format)
@@ -159,43 +164,60 @@ def run(df: DataFrame, suite: ExpectationSuite, *, result_format: dict[str, Any]
 
 
 def _batch_definition(spark: Any) -> Any:
-    """The whole-DataFrame batch definition of an ephemeral context, built once per session.
+    """The whole-DataFrame batch definition of an ephemeral context, built once per session and thread.
 
     GE's Spark engine keeps the session it found when it was built (``getOrCreate``); a new
     session (a notebook that stopped and rebuilt its own) gets a new context, which costs ~0.1 s.
     """
-    global _CACHE
-    with _LOCK:
-        if _CACHE is None or _CACHE[0] is not spark:
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import (
-                DataContextConfig,
-                InMemoryStoreBackendDefaults,
-                ProgressBarsConfig,
-            )
+    cached = getattr(_LOCAL, "cache", None)
+    if cached is not None and cached[0] is spark:
+        return cached[1]
+    with _SETUP:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
-            config = DataContextConfig(
-                store_backend_defaults=InMemoryStoreBackendDefaults(),
-                progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-                analytics_enabled=False,
-            )
-            with _quiet():
-                context = gx.get_context(mode="ephemeral", project_config=config)
-                source = context.data_sources.add_spark(name="engine_validation", persist=False)
-                asset = source.add_dataframe_asset(name="dataframe")
-                _CACHE = (spark, asset.add_batch_definition_whole_dataframe("whole_dataframe"))
-            log.debug("Great Expectations %s context ready", gx.__version__)
-        return _CACHE[1]
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            analytics_enabled=False,
+        )
+        with _quiet():
+            context = gx.get_context(mode="ephemeral", project_config=config)
+            source = context.data_sources.add_spark(name="engine_validation", persist=False)
+            asset = source.add_dataframe_asset(name="dataframe")
+            _LOCAL.cache = (spark, asset.add_batch_definition_whole_dataframe("whole_dataframe"))
+        log.debug("Great Expectations %s context ready (thread %s)", gx.__version__, threading.current_thread().name)
+    return _LOCAL.cache[1]
 
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """Hide GE's deprecation/user warnings for the duration of a call (no global filter change)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", UserWarning)
+    """Hide GE's deprecation/user warnings while GE runs (no lasting filter change).
+
+    ``warnings.catch_warnings`` saves and restores the process-wide filters, so two threads using
+    it at once can restore each other's state; here the first GE call to start installs one guard
+    and the last to finish removes it."""
+    with _QUIET:
+        if _quiet_state[0] == 0:
+            guard = warnings.catch_warnings()
+            guard.__enter__()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            _quiet_state[1] = guard
+        _quiet_state[0] += 1
+    try:
         yield
+    finally:
+        with _QUIET:
+            _quiet_state[0] -= 1
+            if _quiet_state[0] == 0:
+                _quiet_state[1].__exit__(None, None, None)
+                _quiet_state[1] = None
 
 
 def exception_message(result: Any) -> str | None:

@@ -144,6 +144,43 @@ def test_report_names_the_keys_of_unexpected_rows(summary_report):
     assert "FAIL " + TEMP.label in summary_report.summary()
 
 
+def test_threads_validate_side_by_side_with_the_same_verdicts(spark, weather, summary_report):
+    """Pipelines backfilled side by side validate at the same time: each thread has its own GE
+    context, the verdicts equal a run alone, and GE's warning filters are removed afterwards."""
+    import threading
+    import warnings
+
+    other = spark.createDataFrame([r for i, r in enumerate(ROWS) if i in (0, 2, 6, 7)], SCHEMA)
+    other_suite = ExpectationSuite("other", (TEMP, WIND, NOT_NULL_ORIGIN))
+    alone = {"weather": summary_report, "other": validate(other, other_suite, key_columns=KEYS)}
+    filters = list(warnings.filters)
+    start = threading.Barrier(4, timeout=120)
+    reports: dict[str, list] = {"weather": [], "other": []}
+    errors: list[BaseException] = []
+
+    def work(name, df, suite):
+        try:
+            start.wait()
+            for _ in range(2):
+                reports[name].append(validate(df, suite, key_columns=KEYS))
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=args) for args in
+               [("weather", weather, SUITE), ("other", other, other_suite)] * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for name, runs in reports.items():
+        assert len(runs) == 4
+        for report in runs:
+            assert report == alone[name]  # every field (results, counts, keys) but GE's version
+    assert [r.success for r in alone["other"].results] == [True, False, True]
+    assert list(warnings.filters) == filters
+
+
 # -- quarantine split -------------------------------------------------------------------------
 
 
