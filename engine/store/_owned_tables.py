@@ -7,6 +7,7 @@ Spark can judge, through Spark."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,10 @@ def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[
 
     if not rows:
         return
-    if not is_remote(spark):
+    root = None if is_remote(spark) else _local_delta.local_root(path)
+    if root is not None:
+        if not os.path.isdir(os.path.join(root, "_delta_log")):
+            ensure_table(spark, path, ddl)  # created by Spark, the rows still committed without a MERGE
         schema = _schema(spark, ddl)
         written = (_local_commit.upsert(spark, path, rows, schema, keys) if keys
                    else _local_commit.append(spark, path, rows, schema))

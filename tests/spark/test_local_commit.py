@@ -160,3 +160,22 @@ def test_a_failed_commit_file_leaves_no_data_file(spark, tmp_path, monkeypatch):
     assert _local_commit.append(spark, path, [_row("a", 1)], schema) is None  # the caller writes through Spark
     assert [n for n in os.listdir(path) if n.endswith(".parquet")] == []
     assert delta.current_version(spark, path) == 0
+
+
+def test_owned_tables_first_rows_are_committed_by_the_engine_after_spark_creates_the_table(spark, tmp_path):
+    """A store's own table (registry, reports, progress) is created on first use; its first rows
+    and an upsert go by the engine's commit, never a Spark MERGE (a cold one costs seconds)."""
+    from engine.store._owned_tables import select_rows, write_rows
+
+    ddl = "name STRING, version INT, note STRING"
+    path = str(tmp_path / "owned")
+    write_rows(spark, path, ddl, [{"name": "a", "version": 1, "note": "x"}, {"name": "b", "version": 1, "note": None}],
+               keys=["name", "version"])
+    write_rows(spark, path, ddl, [{"name": "a", "version": 1, "note": "y"}], keys=["name", "version"])
+    write_rows(spark, path, ddl, [{"name": "c", "version": 2, "note": "z"}])  # an append
+    history = sorted(spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect(), key=lambda h: h["version"])
+    assert [h["operation"] for h in history][0] == "CREATE TABLE" and len(history) == 4
+    assert all((h["engineInfo"] or "").startswith("feature-factory/") for h in history[1:]), history
+    rows = {(r["name"], r["version"]): r["note"] for r in spark.read.format("delta").load(path).collect()}
+    assert rows == {("a", 1): "y", ("b", 1): None, ("c", 2): "z"}
+    assert select_rows(spark, path, {"name": "a"}, ["note"]) == [{"note": "y"}]
