@@ -88,6 +88,12 @@ def create_table(
             raise ColumnNotFoundError(argument="partition_by", column=column, side="schema", available=names)
     if table_exists(spark, path):
         return _existing(spark, path, schema, exist_ok=exist_ok)
+    from engine.store import _local_create
+
+    made = _local_create.create(spark, str(path), schema, partition_by=partition_by, properties=properties,
+                                comment=comment)
+    if made is not None:  # a local table Delta's oldest protocol holds: version 0 written without a Spark job
+        return 0 if made else _existing(spark, path, schema, exist_ok=exist_ok)
     builder = DeltaTable.create(spark).location(str(path)).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)

@@ -174,7 +174,7 @@ def test_owned_tables_first_rows_are_committed_by_the_engine_after_spark_creates
     write_rows(spark, path, ddl, [{"name": "a", "version": 1, "note": "y"}], keys=["name", "version"])
     write_rows(spark, path, ddl, [{"name": "c", "version": 2, "note": "z"}])  # an append
     history = sorted(spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect(), key=lambda h: h["version"])
-    assert [h["operation"] for h in history][0] == "CREATE TABLE" and len(history) == 4
+    assert history[0]["operation"] == "CREATE TABLE" and len(history) == 4
     assert all((h["engineInfo"] or "").startswith("feature-factory/") for h in history[1:]), history
     rows = {(r["name"], r["version"]): r["note"] for r in spark.read.format("delta").load(path).collect()}
     assert rows == {("a", 1): "y", ("b", 1): None, ("c", 2): "z"}
