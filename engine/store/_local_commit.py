@@ -40,11 +40,12 @@ import os
 import random
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.store import _local_delta
+from engine.store._log_files import commit_info
+from engine.store._log_files import put_commit as _put_commit
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -286,53 +287,6 @@ def _commit_info(read_version: int, batch: Any, add: Mapping[str, Any], removed:
                    "numOutputRows": str(rows + copied_rows), "numTargetFilesAdded": "1",
                    "numTargetFilesRemoved": str(len(removed))}
     return commit_info(read_version, operation, parameters, metrics, blind_append=keys is None)
-
-
-def commit_info(read_version: int, operation: str, parameters: Mapping[str, str], metrics: Mapping[str, str], *,
-                blind_append: bool) -> dict[str, Any]:
-    """The ``commitInfo`` action of a commit written here (a new transaction id each call)."""
-    from engine import __version__
-
-    return {"commitInfo": {
-        "timestamp": int(time.time() * 1000), "operation": operation, "operationParameters": dict(parameters),
-        "readVersion": read_version, "isolationLevel": "Serializable", "isBlindAppend": blind_append,
-        "operationMetrics": dict(metrics), "engineInfo": f"feature-factory/{__version__} (Python, pyarrow)",
-        "txnId": str(uuid.uuid4()),
-    }}
-
-
-def _put_commit(root: str, version: int, actions: list[dict[str, Any]]) -> bool:
-    """Create ``_delta_log/<version>.json`` whole and only if absent; False if another writer has it."""
-    log_dir = os.path.join(root, "_delta_log")
-    final = os.path.join(log_dir, f"{version:020d}.json")
-    temporary = os.path.join(log_dir, f".{version:020d}.json.{uuid.uuid4()}.tmp")
-    text = "".join(json.dumps(a, separators=(",", ":")) + "\n" for a in actions).encode("utf-8")
-    with open(temporary, "wb") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(temporary, final)
-    except FileExistsError:
-        return False
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-    with contextlib.suppress(OSError):  # only the winner's: it cannot clobber another writer's
-        _put_checksum(log_dir, f"{version:020d}.json", text)
-    return True
-
-
-def _put_checksum(directory: str, name: str, data: bytes) -> None:
-    """Hadoop's ``.<name>.crc`` sidecar (CRC32 per 512-byte chunk, as its local file system writes
-    it), put whole by rename: Hadoop then verifies the file and the store's log check reads it in
-    Python (:func:`engine.store._delta_log._verified_local_text`) instead of through the JVM."""
-    chunk = 512
-    sums = b"".join(zlib.crc32(data[i:i + chunk]).to_bytes(4, "big") for i in range(0, len(data), chunk))
-    temporary = os.path.join(directory, f".{name}.{uuid.uuid4()}.crc.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(b"crc\x00" + chunk.to_bytes(4, "big") + sums)
-    os.replace(temporary, os.path.join(directory, f".{name}.crc"))
 
 
 def _is_ours(root: str, version: int, txn: str) -> bool:

@@ -5,7 +5,7 @@ actions. A store creates many small tables (each group version, the registry's, 
 reports', the quarantine's, the pipelines' progress): on a local path, and only for tables that
 need nothing beyond Delta's oldest protocol (reader 1, writer 2), :func:`create` writes version 0
 itself, ``commitInfo`` + ``metaData`` + ``protocol`` as Delta 4 writes them, created whole and only if
-absent (:func:`engine.store._local_commit._put_commit`). Anything else -- a column type, field
+absent (:func:`engine.store._log_files.put_commit`). Anything else -- a column type, field
 metadata or table property that needs a table feature or that Delta interprets, session defaults
 for new tables (``spark.databricks.delta.properties.defaults.*``), a remote or non-local path --
 returns None and Spark creates the table.
@@ -39,7 +39,7 @@ def create(spark: SparkSession, path: str, schema: StructType, *, partition_by: 
     """Create the empty table at local ``path``: True if created here, False if a table (or another
     creator's version 0) is already there, None if Spark must create it (see the module docs)."""
     from engine.remote import is_remote
-    from engine.store import _local_commit, _local_delta
+    from engine.store import _local_delta, _log_files
 
     root = None if is_remote(spark) else _local_delta.local_root(path)
     properties = {k: str(v) for k, v in (properties or {}).items()}
@@ -55,7 +55,7 @@ def create(spark: SparkSession, path: str, schema: StructType, *, partition_by: 
                   "properties": json.dumps(properties, separators=(",", ":"))}
     if comment:
         parameters["description"] = comment
-    info = _local_commit.commit_info(-1, "CREATE TABLE", parameters, {}, blind_append=True)
+    info = _log_files.commit_info(-1, "CREATE TABLE", parameters, {}, blind_append=True)
     info["commitInfo"].pop("readVersion")  # a creation reads nothing (as Delta writes it)
     schema_string = json.dumps(schema.jsonValue(), separators=(",", ":"))  # Spark's key order, as Delta writes it
     meta: dict[str, Any] = {"id": table_id, "format": {"provider": "parquet", "options": {}},
@@ -64,7 +64,7 @@ def create(spark: SparkSession, path: str, schema: StructType, *, partition_by: 
     if comment:
         meta["description"] = comment
     actions = [info, {"metaData": meta}, {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}]
-    return bool(_local_commit._put_commit(root, 0, actions))
+    return bool(_log_files.put_commit(root, 0, actions))
 
 
 def _plain(schema: StructType, properties: Mapping[str, str]) -> bool:
