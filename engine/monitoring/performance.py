@@ -165,9 +165,7 @@ def write_realised(
 ) -> int:
     """Append ``metrics`` (from :func:`realised_metrics`) to the Delta table at ``path`` (created on
     first use) in one commit; return the table version. An empty ``metrics`` is an error."""
-    from pyspark.sql.types import StructType
-
-    from engine.store import delta
+    from engine.store._owned_tables import write_rows
 
     if isinstance(metrics, dict) or not isinstance(metrics, Sequence) or not metrics:
         raise InvalidArgumentError(
@@ -189,9 +187,7 @@ def write_realised(
             "group_by": item["by"], "group_value": None if item["group"] is None else str(item["group"]),
             **{k: item[k] for k in fields[2:]},
         })
-    schema = StructType.fromDDL(REALISED_TABLE_DDL)
-    delta.create_table(spark, str(path), schema, exist_ok=True, comment="Feature Factory realised model metrics")
-    version = delta.append(spark, str(path), spark.createDataFrame(rows, schema))
+    version = write_rows(spark, str(path), REALISED_TABLE_DDL, rows, comment="Feature Factory realised model metrics")
     log.info("realised metrics of %s v%s (%d group(s)) -> %s v%d", model_name, model_version, len(rows), path, version)
     return version
 

@@ -153,16 +153,14 @@ def write_drift(
     """Append one row per column of ``result`` to the monitoring Delta table at ``path`` (created
     on first use) in one commit; return the table version. Re-running a batch appends again:
     readers pick the latest ``scored_at`` per batch, or filter."""
-    from pyspark.sql.types import StructType
-
-    from engine.store import delta
+    from engine.store._owned_tables import write_rows
 
     if not str(path).strip():
         raise InvalidArgumentError(argument="path", expected="a table location", found=repr(path))
     rows = drift_rows(result, batch_id=batch_id, model_name=model_name, model_version=model_version, scored_at=scored_at)
-    schema = StructType.fromDDL(DRIFT_TABLE_DDL)
-    delta.create_table(spark, str(path), schema, exist_ok=True, comment="Feature Factory drift monitoring")
-    version = delta.append(spark, str(path), spark.createDataFrame(rows, schema))
+    if not rows:
+        raise InvalidArgumentError(argument="result", expected="a drift result of at least one column", found="none")
+    version = write_rows(spark, str(path), DRIFT_TABLE_DDL, rows, comment="Feature Factory drift monitoring")
     log.info("drift of batch %s (%d columns, %d flagged) -> %s v%d", batch_id, len(rows), len(result.flagged), path, version)
     return version
 

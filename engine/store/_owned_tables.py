@@ -22,14 +22,14 @@ __all__ = ["ensure_table", "select_rows", "upsert_frame", "write_rows"]
 log = logging.getLogger("engine.store.registry")
 
 
-def ensure_table(spark: SparkSession, path: str, schema: str | StructType) -> None:
+def ensure_table(spark: SparkSession, path: str, schema: str | StructType, *, comment: str | None = None) -> None:
     """Create an empty Delta table at ``path`` unless it exists (tolerating a concurrent creator)."""
     if delta.table_exists(spark, path):
         return
     if isinstance(schema, str):
         schema = spark.createDataFrame([], schema).schema
     try:
-        delta.create_table(spark, path, schema, exist_ok=True)
+        delta.create_table(spark, path, schema, exist_ok=True, comment=comment)
     except Exception as err:  # another process created it between our check and our create
         if not delta.table_exists(spark, path):
             raise
@@ -47,29 +47,30 @@ def _schema(spark: SparkSession, ddl: str) -> StructType:
 
 
 def write_rows(spark: SparkSession, path: str, ddl: str, rows: Sequence[Mapping[str, Any]], *,
-               keys: Sequence[str] | None = None) -> None:
-    """Append ``rows`` to a table the store owns (created on first use), or upsert them on
-    ``keys``, in one commit. On a local store without a Spark job (:mod:`engine.store._local_commit`,
-    milliseconds instead of 0.4-1 s); otherwise, or where only Spark can judge, through Spark."""
+               keys: Sequence[str] | None = None, comment: str | None = None) -> int | None:
+    """Append ``rows`` to a table the store owns (created on first use, with ``comment``), or
+    upsert them on ``keys``, in one commit; return its version (None: no rows). On a local store
+    without a Spark job (:mod:`engine.store._local_commit`, milliseconds instead of 0.4-2 s);
+    otherwise, or where only Spark can judge (a stored schema other than ``ddl``: Spark's error
+    names it), through Spark."""
     from engine.remote import is_remote
 
     if not rows:
-        return
+        return None
     root = None if is_remote(spark) else _local_delta.local_root(path)
     if root is not None:
         if not os.path.isdir(os.path.join(root, "_delta_log")):
-            ensure_table(spark, path, ddl)  # created by Spark, the rows still committed without a MERGE
+            ensure_table(spark, path, ddl, comment=comment)  # the rows still committed without a MERGE
         schema = _schema(spark, ddl)
         written = (_local_commit.upsert(spark, path, rows, schema, keys) if keys
                    else _local_commit.append(spark, path, rows, schema))
         if written is not None:
-            return
-    ensure_table(spark, path, ddl)
+            return written
+    ensure_table(spark, path, ddl, comment=comment)
     frame = spark.createDataFrame([dict(r) for r in rows], ddl)
     if keys:
-        delta.upsert(spark, path, frame, keys=keys)
-    else:
-        delta.append(spark, path, frame)
+        return delta.upsert(spark, path, frame, keys=keys)
+    return delta.append(spark, path, frame)
 
 
 LOCAL_UPSERT_ROWS = 10_000  # rows of a DataFrame upserted without a Spark MERGE (collected as Arrow)

@@ -432,6 +432,8 @@ def test_write_and_read_drift_one_commit_per_call(spark: Any, shifted: dict[str,
         write_drift(spark, path, result, batch_id="x", model_name="delay", model_version=3, scored_at=datetime(2013, 12, 31))
     second = write_drift(spark, path, result, batch_id="2013-12", model_name="delay", model_version="3", scored_at=at)
     assert (first, second) == (1, 2)  # version 0 is the empty table; then one commit per call
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert all((h["engineInfo"] or "").startswith("feature-factory/") for h in history)  # no Spark write on a local store
     rows = {r["feature"]: r for r in read_drift(spark, path, batch_id="2013-12").collect()}
     assert set(rows) == {f.feature for f in result.features}
     shift = rows["shift"]
